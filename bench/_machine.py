@@ -1,0 +1,39 @@
+"""Machine information recorded with every benchmark result, and a JSON appender."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from causalkit.io import atomic_write_text
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, OS, Python, torch and GPU facts for a benchmark record."""
+    import torch
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def append_record(path: str | Path, record: dict[str, Any]) -> None:
+    """Append ``record`` to the JSON list in ``path`` (atomically; creates the file)."""
+    path = Path(path)
+    records = json.loads(path.read_text()) if path.exists() else []
+    records.append(record)
+    atomic_write_text(path, json.dumps(records, indent=2) + "\n")

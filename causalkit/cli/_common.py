@@ -1,0 +1,82 @@
+"""Shared plumbing of the CLI: error mapping, JSON output, tables, output folders."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from causalkit.errors import CausalKitError
+from causalkit.io import atomic_write_text
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+OUT_OPTION = typer.Option(None, "--out", help="Folder for the report (JSON, PNG).")
+
+
+def user_errors(func: F) -> F:
+    """Turn :class:`CausalKitError` into a one-line message on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CausalKitError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+        except FileNotFoundError as exc:
+            typer.echo(f"error: no such file: {exc.filename}; check the path", err=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Recursively convert numpy / torch scalars and arrays, tuples and paths to JSON."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "to_dict"):
+        return to_jsonable(obj.to_dict())
+    return obj
+
+
+def emit_json(payload: Any) -> None:
+    """Print ``payload`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(to_jsonable(payload), indent=2) + "\n")
+
+
+def write_report(out: Path | None, name: str, payload: Any) -> Path | None:
+    """Atomically write ``payload`` as JSON to ``out/name`` when ``out`` is given."""
+    if out is None:
+        return None
+    path = Path(out) / name
+    atomic_write_text(path, json.dumps(to_jsonable(payload), indent=2) + "\n")
+    return path
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain, aligned text table (no colour codes, so it pipes cleanly)."""
+
+    def cell(v: Any) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    body = [[cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
+              for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    sep = "  ".join("-" * w for w in widths)
+    out = [line, sep] + ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))
+                         for r in body]
+    return "\n".join(out)

@@ -1,0 +1,167 @@
+"""The intervention vocabulary shared by SCMs, GAN latents and CGN mechanisms.
+
+An intervention replaces (``Do``), randomises (``Draw``) or nudges (``Shift``) the
+mechanism of one node. The same objects serve three worlds:
+
+* a :class:`~causalkit.scm.StructuralCausalModel` -- ``scm.do({"Z": Do(1)})``;
+* a CGN, whose mechanisms take labels -- ``do(shape=Do(3))`` keeps the noise fixed;
+* a class-conditional GAN, whose nuisances are latent directions -- a
+  :class:`LatentStrategy` says how to move along them, identically for every class.
+
+Plain values and callables are accepted wherever an intervention is: ``5`` means
+``Do(5)`` and a callable ``f(n, rng)`` means ``Draw(f)`` (see :func:`as_intervention`).
+
+Examples
+--------
+>>> from causalkit.interventions import Do, Shift, LatentStrategy
+>>> Do(1)
+Do(value=1)
+>>> LatentStrategy.parse("t=0.5,k=60,s=2")
+LatentStrategy(truncation=0.5, components=60, scale=2.0, per_sample=5, centered=False)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from causalkit.errors import CausalKitError
+
+__all__ = ["Do", "Draw", "Shift", "Intervention", "LatentStrategy", "as_intervention"]
+
+
+@dataclass(frozen=True)
+class Do:
+    """Hard intervention ``do(V := value)``: the node's mechanism becomes a constant.
+
+    ``value`` may be a scalar or an array broadcastable to the batch.
+    """
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Random intervention ``do(V := v ~ Q)``: the node ignores its parents.
+
+    ``sampler(n, rng)`` returns ``n`` values; ``rng`` is a :class:`numpy.random.Generator`
+    so that the draw is reproducible from the SCM's seed.
+    """
+
+    sampler: Callable[[int, np.random.Generator], Any]
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Soft intervention ``V := f(parents, U) + delta``: the mechanism is kept, shifted.
+
+    ``delta`` is a number, an array, or a callable of the unshifted values.
+    """
+
+    delta: Any
+
+    def apply(self, values: Any) -> Any:
+        """Return ``values`` shifted by ``delta``."""
+        return values + (self.delta(values) if callable(self.delta) else self.delta)
+
+
+Intervention = Do | Draw | Shift
+
+
+def as_intervention(spec: Any) -> Intervention:
+    """Normalise a user-facing intervention spec.
+
+    ``Do``/``Draw``/``Shift`` pass through, a callable becomes :class:`Draw`, anything
+    else becomes :class:`Do`.
+    """
+    if isinstance(spec, (Do, Draw, Shift)):
+        return spec
+    if callable(spec):
+        return Draw(spec)
+    return Do(spec)
+
+
+@dataclass(frozen=True)
+class LatentStrategy:
+    """A GenInt intervention on the latent space of a class-conditional GAN.
+
+    Noise is drawn with truncation ``t``; each sample then moves along ``per_sample`` of
+    the top-``k`` latent directions (GANSpace PCA), by an offset drawn uniformly from
+    ``[-s * r_j, s * r_j]`` for direction ``j``. The strategy never looks at the class, so
+    the manipulated nuisances are independent of the label -- that is the intervention.
+
+    Parameters
+    ----------
+    truncation
+        Truncation ``t`` of the latent noise, ``0 < t <= 1``.
+    components
+        Number ``k >= 1`` of top principal directions to choose from.
+    scale
+        Scale ``s > 0`` of the offsets, in units of each direction's range ``r_j``.
+    per_sample
+        How many of the ``k`` directions each sample moves along (5 in GenInt);
+        clipped to ``k``.
+    centered
+        GANSpace's centred edit (project out the sample's own coordinate first) instead
+        of GenInt's additive ``z* = z + sum_j offset_j u_j``.
+    """
+
+    truncation: float = 1.0
+    components: int = 60
+    scale: float = 1.0
+    per_sample: int = 5
+    centered: bool = False
+
+    def __post_init__(self) -> None:
+        t, k, s, p = self.truncation, self.components, self.scale, self.per_sample
+        if not (isinstance(t, (int, float)) and math.isfinite(t) and 0 < t <= 1):
+            raise CausalKitError(f"truncation must satisfy 0 < t <= 1, got t={t!r}; "
+                                 "use e.g. t=0.5")
+        if not (isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1):
+            raise CausalKitError(f"components must be an integer k >= 1, got k={k!r}")
+        if not (isinstance(s, (int, float)) and math.isfinite(s) and s > 0):
+            raise CausalKitError(f"scale must be a finite number s > 0, got s={s!r}")
+        if not (isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 1):
+            raise CausalKitError(f"per_sample must be an integer >= 1, got {p!r}")
+        object.__setattr__(self, "truncation", float(t))
+        object.__setattr__(self, "scale", float(s))
+
+    _KEYS = {"t": "truncation", "truncation": "truncation", "k": "components",
+             "components": "components", "s": "scale", "scale": "scale",
+             "n": "per_sample", "per_sample": "per_sample", "centered": "centered"}
+
+    @classmethod
+    def parse(cls, text: str) -> LatentStrategy:
+        """Parse the CLI form ``"t=1,k=60,s=1"`` (optional ``n=5``, ``centered=1``)."""
+        kwargs: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            key, eq, value = part.partition("=")
+            field = cls._KEYS.get(key.strip())
+            if not eq or field is None:
+                raise CausalKitError(
+                    f"cannot parse latent strategy {text!r}: expected comma-separated "
+                    "key=value pairs from t (truncation), k (components), s (scale), "
+                    "n (per_sample), centered; e.g. 't=1,k=60,s=1'")
+            try:
+                if field in ("components", "per_sample"):
+                    kwargs[field] = int(value)
+                elif field == "centered":
+                    kwargs[field] = value.strip().lower() in ("1", "true", "yes")
+                else:
+                    kwargs[field] = float(value)
+            except ValueError:
+                raise CausalKitError(f"{key}={value!r} in strategy {text!r} is not a "
+                                     "number") from None
+        return cls(**kwargs)
+
+    @staticmethod
+    def looks_like(text: str) -> bool:
+        """True when ``text`` is written in the ``t=..,k=..,s=..`` form."""
+        return "=" in text
+
+    def __str__(self) -> str:
+        return f"t={self.truncation:g},k={self.components},s={self.scale:g}"
