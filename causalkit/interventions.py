@@ -15,7 +15,7 @@ Examples
 --------
 >>> from causalkit.interventions import Do, Shift, LatentStrategy
 >>> Do(1)
-Do(value=1)
+Do(value=1, per_sample=None)
 >>> LatentStrategy.parse("t=0.5,k=60,s=2")
 LatentStrategy(truncation=0.5, components=60, scale=2.0, per_sample=5, centered=False)
 """
@@ -38,10 +38,13 @@ __all__ = ["Do", "Draw", "Shift", "Intervention", "LatentStrategy", "as_interven
 class Do:
     """Hard intervention ``do(V := value)``: the node's mechanism becomes a constant.
 
-    ``value`` may be a scalar or an array broadcastable to the batch.
+    ``value`` is a scalar, one value (e.g. an RGB vector) tiled over the batch, or one
+    value per sample. ``per_sample=None`` infers which: an array whose first axis has the
+    batch's length is per-sample. Pass ``per_sample`` explicitly when that is ambiguous.
     """
 
     value: Any
+    per_sample: bool | None = None
 
 
 @dataclass(frozen=True)
