@@ -1,0 +1,111 @@
+"""Import the official MNIST CGN checkpoints with a strict key check.
+
+The official ``ckp.pth`` files are plain state_dicts (keys under ``label_emb``,
+``f_shape``, ``f_text1``, ``f_text2``), some saved from CUDA tensors; they load on any
+device with ``weights_only=True`` and ``map_location``. Unlike the official code, a
+missing, unexpected or mis-shaped key is an error that lists every offender.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from causalkit.errors import CausalKitError
+from generators.cgn.model import MnistCGN
+
+__all__ = ["KeyReport", "check_keys", "load_official", "OFFICIAL_VARIANTS"]
+
+#: variant name -> folder name under ``cgn_official/``
+OFFICIAL_VARIANTS = {
+    "colored": "colored_mnist",
+    "double-colored": "double_colored_mnist",
+    "wildlife": "wildlife_mnist",
+}
+
+
+@dataclass
+class KeyReport:
+    """Result of comparing a checkpoint's keys with a model's."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)  # "key: ckpt (a, b) vs model (c, d)"
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def __str__(self) -> str:
+        parts = []
+        for name, keys in (("missing", self.missing), ("unexpected", self.unexpected),
+                           ("shape mismatch", self.mismatched)):
+            if keys:
+                parts.append(f"{name} ({len(keys)}): " + ", ".join(keys))
+        return "; ".join(parts) or "all keys match"
+
+
+def check_keys(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> KeyReport:
+    """Compare ``state`` with ``model.state_dict()``: missing, unexpected, mis-shaped keys."""
+    own = model.state_dict()
+    report = KeyReport(missing=sorted(set(own) - set(state)),
+                       unexpected=sorted(set(state) - set(own)))
+    for key in sorted(set(own) & set(state)):
+        if tuple(own[key].shape) != tuple(state[key].shape):
+            report.mismatched.append(f"{key}: checkpoint {tuple(state[key].shape)} vs "
+                                     f"model {tuple(own[key].shape)}")
+    return report
+
+
+def _resolve(path_or_variant: str | os.PathLike, root: str | os.PathLike | None) -> Path:
+    text = str(path_or_variant)
+    if text in OFFICIAL_VARIANTS:
+        base = Path(root) if root is not None else Path("..") / "shared" / "data" / "cgn_official"
+        return base / OFFICIAL_VARIANTS[text] / "ckp.pth"
+    return Path(path_or_variant)
+
+
+def load_official(path_or_variant: str | os.PathLike, *, root: str | os.PathLike | None = None,
+                  device: str | torch.device = "cpu") -> MnistCGN:
+    """Build a :class:`MnistCGN` and load an official checkpoint into it, strictly.
+
+    Parameters
+    ----------
+    path_or_variant : path or {"colored", "double-colored", "wildlife"}
+        A ``ckp.pth`` file, or a variant name looked up as
+        ``<root>/<variant>_mnist/ckp.pth``.
+    root : path, optional
+        The ``cgn_official`` folder (default ``../shared/data/cgn_official``).
+    device : str or torch.device
+        Where the model lives afterwards.
+
+    Returns
+    -------
+    MnistCGN
+        In eval mode (batch-norm running statistics), on ``device``.
+
+    Raises
+    ------
+    CausalKitError
+        If the file is missing or not a state_dict, or any key is missing, unexpected or
+        of the wrong shape (all of them are listed).
+    """
+    path = _resolve(path_or_variant, root)
+    if not path.is_file():
+        raise CausalKitError(f"no CGN checkpoint at {path}; pass the path of an official "
+                             f"ckp.pth or one of {sorted(OFFICIAL_VARIANTS)} with root=")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "generator" in state and isinstance(state["generator"], dict):
+        state = state["generator"]  # our own training checkpoints nest the generator
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CausalKitError(f"{path} is not a state_dict of tensors; expected the official "
+                             "ckp.pth (keys label_emb.*, f_shape.*, f_text1.*, f_text2.*)")
+    model = MnistCGN()
+    report = check_keys(model, state)
+    if not report.ok:
+        raise CausalKitError(f"checkpoint {path} does not fit the MNIST CGN: {report}")
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval()
