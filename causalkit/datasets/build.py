@@ -135,13 +135,12 @@ def build_split(variant: str, split: str = "train", *, rho: float = 1.0,
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
     sigma = spec.check_params(rho, sigma)
-    src = source if isinstance(source, MnistSource) else resolve_source(source)
-    pool = src.train if split == "train" else src.test
-    if n is None:
-        n = len(pool)
-    if not isinstance(n, (int, np.integer)) or n < 1:
+    if n is not None and (not isinstance(n, (int, np.integer)) or n < 1):
         raise DataError(f"n must be a positive integer, got {n!r}")
     tex, tex_name, tex_digest = _textures_for(spec, textures)
+    src = source if isinstance(source, MnistSource) else resolve_source(source)
+    pool = src.train if split == "train" else src.test
+    n = len(pool) if n is None else n
     key = {"variant": spec.name, "split": split, "rho": float(rho), "sigma": sigma,
            "seed": int(seed), "source": src.fingerprint, "textures": tex_digest, "n": int(n)}
     meta = {**key, "source_name": src.name, "source_note": src.note,

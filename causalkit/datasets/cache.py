@@ -67,5 +67,6 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"cannot read cached split {path} ({exc}); delete it to rebuild") \
             from None
-    meta = json.loads(str(arrays.pop("__meta__"))) if "__meta__" in arrays else {}
+    meta = json.loads(str(arrays.pop("__meta__").reshape(-1)[0])) if "__meta__" in arrays \
+        else {}
     return arrays, meta
