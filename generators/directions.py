@@ -1,0 +1,307 @@
+"""Interpretable latent directions of a generator (GANSpace), and their exact shortcut.
+
+GANSpace (Härkönen et al., 2020) finds the main axes of variation of a generator by PCA
+on the activations of one layer, then maps each principal axis back to a direction in the
+latent space ``z`` by least squares. :func:`fit_pca_directions` does exactly that:
+
+1. draw latents ``z`` (seeded) and run the generator up to ``layer`` (a forward hook
+   captures the activations and stops the pass there, so deep layers are not computed);
+2. incremental PCA on the flattened activations, batch by batch
+   (:class:`sklearn.decomposition.IncrementalPCA`);
+3. regress ``z`` on the principal coordinates: ``z ~ C B`` with ``C`` the ``(n, k)``
+   coordinates; row ``j`` of ``B``, unit-normalised, is direction ``u_j``.
+
+Each batch holds a single class and is centred on its own mean, so the PCA sees
+*within-class* variation: the class embedding moves activations too, but no latent
+direction can produce that, and a strategy that must be the same for every class should
+not chase it.
+
+When the layer is the affine first layer ``gen_z`` of BigGAN-deep, which maps
+``cat(z, embedding)`` linearly, the answer is known in closed form: within a class the
+activations are ``W_z z + const``, their principal axes are the left singular vectors of
+the z-block ``W_z`` and the regression returns its right singular vectors.
+:func:`shortcut_directions` computes those from one SVD.
+
+Every :class:`Directions` carries per-direction standard deviations ``stds``: the spread
+of the latent coordinate ``z . u_j`` over the fitting samples (latent units, the units of
+an intervention offset). :meth:`Directions.ranges` turns them into the offset ranges
+``r_j`` of a :class:`~causalkit.interventions.LatentStrategy`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from causalkit.errors import CausalKitError, DataError
+from causalkit.io import atomic_write
+from generators.base import (
+    TRUNCNORM_STD,
+    ConditionalGenerator,
+    as_label_list,
+    check_truncation,
+    make_generator,
+    truncated_normal,
+)
+
+__all__ = ["Directions", "fit_pca_directions", "shortcut_directions", "subspace_overlap",
+           "RANGE_FACTOR", "DEFAULT_LAYER"]
+
+DEFAULT_LAYER = "generator.gen_z"
+#: ``r_j = RANGE_FACTOR * std_j``: offsets up to two standard deviations of the latent
+#: coordinate, i.e. about the whole support of the truncated-normal prior (|z| <= 2).
+RANGE_FACTOR = 2.0
+
+
+@dataclass
+class Directions:
+    """Unit latent directions ``u_j`` (rows of ``components``) with their statistics.
+
+    Attributes
+    ----------
+    components
+        ``(k, z_dim)`` unit vectors, most important first.
+    stds
+        ``(k,)`` standard deviation of the latent coordinate ``z . u_j`` under the
+        prior used for fitting (truncation ``fit_truncation``).
+    explained_variance
+        ``(k,)`` variance of the hooked layer's activations along each principal axis.
+    layer, method, fit_truncation, n_samples
+        How they were obtained (``method`` is ``"pca"`` or ``"shortcut"``).
+    """
+
+    components: np.ndarray
+    stds: np.ndarray
+    explained_variance: np.ndarray
+    layer: str = DEFAULT_LAYER
+    method: str = "pca"
+    fit_truncation: float = 1.0
+    n_samples: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.components = np.asarray(self.components, dtype=np.float32)
+        self.stds = np.asarray(self.stds, dtype=np.float32)
+        self.explained_variance = np.asarray(self.explained_variance, dtype=np.float32)
+        k = self.components.shape[0] if self.components.ndim == 2 else -1
+        if k < 1 or self.stds.shape != (k,) or self.explained_variance.shape != (k,):
+            raise DataError(f"directions need components (k, z_dim) and stds / "
+                            f"explained_variance (k,), got {self.components.shape}, "
+                            f"{self.stds.shape}, {self.explained_variance.shape}")
+        norms = np.linalg.norm(self.components, axis=1)
+        if not np.allclose(norms, 1.0, atol=1e-4):
+            raise DataError("direction vectors must have unit norm; got norms "
+                            f"{np.round(norms, 4).tolist()[:5]}...")
+
+    @property
+    def k(self) -> int:
+        """Number of directions."""
+        return int(self.components.shape[0])
+
+    @property
+    def z_dim(self) -> int:
+        """Latent size the directions live in."""
+        return int(self.components.shape[1])
+
+    def top(self, k: int) -> Directions:
+        """The first ``k`` directions (an error if fewer are stored)."""
+        if not 1 <= k <= self.k:
+            raise CausalKitError(f"asked for the top {k} directions but only {self.k} are "
+                                 "stored; fit more (e.g. --components) or lower k")
+        return Directions(self.components[:k], self.stds[:k], self.explained_variance[:k],
+                          self.layer, self.method, self.fit_truncation, self.n_samples,
+                          dict(self.extra))
+
+    def ranges(self, factor: float = RANGE_FACTOR) -> np.ndarray:
+        """Offset ranges ``r_j = factor * std_j`` (see :data:`RANGE_FACTOR`)."""
+        return factor * self.stds
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write an ``.npz`` file atomically."""
+        arrays = dict(components=self.components, stds=self.stds,
+                      explained_variance=self.explained_variance,
+                      layer=np.array(self.layer), method=np.array(self.method),
+                      fit_truncation=np.array(self.fit_truncation),
+                      n_samples=np.array(self.n_samples))
+        return atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Directions:
+        """Read directions saved by :meth:`save` (no pickles)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(data["components"], data["stds"], data["explained_variance"],
+                           str(data["layer"]), str(data["method"]),
+                           float(data["fit_truncation"]), int(data["n_samples"]))
+        except FileNotFoundError:
+            raise
+        except (KeyError, ValueError, OSError) as exc:
+            raise DataError(f"{path} is not a directions file ({exc}); create one with "
+                            "Directions.save or `causalkit generate`") from None
+
+
+class _Stop(Exception):
+    """Raised by the capture hook to end a forward pass at the hooked layer."""
+
+
+def _activations(gen: ConditionalGenerator, layer: str, z: torch.Tensor, y: int,
+                 truncation: float) -> torch.Tensor:
+    """Flattened activations of ``layer`` for latents ``z`` of class ``y``."""
+    box: list[torch.Tensor] = []
+
+    def hook(module, inputs, output):
+        box.append(output.detach())
+        raise _Stop
+
+    handle = gen.hook_layer(layer, hook)
+    try:
+        with torch.no_grad():
+            gen(z, [y] * z.shape[0], truncation)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    if not box:
+        raise CausalKitError(f"layer {layer!r} did not run in the forward pass; pick a "
+                             "layer the generator uses")
+    return box[0].reshape(z.shape[0], -1).double().cpu()
+
+
+def _batches(gen: ConditionalGenerator, classes: list[int], n_samples: int,
+             batch_size: int, truncation: float, seed: int):
+    """The same seeded (z, class) batches on every call."""
+    rng = make_generator(seed)
+    n_batches = -(-n_samples // batch_size)
+    for b in range(n_batches):
+        m = min(batch_size, n_samples - b * batch_size)
+        z = truncated_normal(m, gen.z_dim, truncation, generator=rng)
+        yield z, classes[b % len(classes)]
+
+
+def _fix_signs(u: np.ndarray) -> np.ndarray:
+    """Make the largest-magnitude entry of every row positive (a canonical sign)."""
+    idx = np.abs(u).argmax(axis=1)
+    return u * np.sign(u[np.arange(len(u)), idx])[:, None]
+
+
+def fit_pca_directions(gen: ConditionalGenerator, *, k: int | None = None,
+                       layer: str = DEFAULT_LAYER, n_samples: int = 20_000,
+                       batch_size: int = 500, truncation: float = 1.0,
+                       classes: Sequence[int] | None = None, seed: int = 0,
+                       progress: bool = True) -> Directions:
+    """GANSpace directions: PCA on ``layer``'s activations, regressed back to ``z``.
+
+    Parameters
+    ----------
+    gen
+        The generator.
+    k
+        Number of directions (default and maximum: ``z_dim``).
+    layer
+        Name of the layer to hook (see ``gen.layers()``).
+    n_samples, batch_size
+        Samples for the PCA (and, regenerated from the same seed, the regression);
+        each batch is one class, and ``batch_size`` must be at least ``k + 1``.
+    truncation
+        Truncation of the latents used for fitting.
+    classes
+        Classes to cycle through, one per batch (default: all).
+    seed
+        Seed of the latents and the class order.
+    progress
+        Show tqdm progress bars.
+
+    Returns
+    -------
+    Directions
+        Unit directions in ``z``, most variance first, with per-direction stds.
+    """
+    from sklearn.decomposition import IncrementalPCA
+    from tqdm.auto import tqdm
+
+    truncation = check_truncation(truncation)
+    k = gen.z_dim if k is None else int(k)
+    if not 1 <= k <= gen.z_dim:
+        raise CausalKitError(f"k must be in 1..{gen.z_dim} (the latent size), got {k}")
+    if batch_size < k + 1 or n_samples < batch_size:
+        raise CausalKitError(f"need batch_size >= k + 1 = {k + 1} and n_samples >= "
+                             f"batch_size; got batch_size={batch_size}, n_samples={n_samples}")
+    labels = as_label_list(classes, gen.num_classes)
+    ipca = IncrementalPCA(n_components=k)
+    n_batches = -(-n_samples // batch_size)
+    for z, y in tqdm(_batches(gen, labels, n_samples, batch_size, truncation, seed),
+                     total=n_batches, desc="PCA", disable=not progress, leave=False):
+        if z.shape[0] <= k:
+            continue  # a short last batch cannot feed IncrementalPCA
+        x = _activations(gen, layer, z, y, truncation)
+        ipca.partial_fit((x - x.mean(0)).numpy())
+    comps = torch.from_numpy(ipca.components_)  # (k, D)
+    mean = torch.from_numpy(ipca.mean_)
+
+    # Second pass over the same samples: least squares z ~ coords @ B.
+    ctc = torch.zeros(k, k, dtype=torch.float64)
+    ctz = torch.zeros(k, gen.z_dim, dtype=torch.float64)
+    ztz = torch.zeros(gen.z_dim, gen.z_dim, dtype=torch.float64)
+    seen = 0
+    for z, y in tqdm(_batches(gen, labels, n_samples, batch_size, truncation, seed),
+                     total=n_batches, desc="regression", disable=not progress, leave=False):
+        x = _activations(gen, layer, z, y, truncation)
+        coords = (x - x.mean(0) - mean) @ comps.T
+        zc = z.double() - z.double().mean(0)
+        ctc += coords.T @ coords
+        ctz += coords.T @ zc
+        ztz += zc.T @ zc
+        seen += z.shape[0]
+    b = torch.linalg.lstsq(ctc, ctz).solution  # (k, z_dim)
+    u = _fix_signs((b / b.norm(dim=1, keepdim=True)).numpy())
+    u_t = torch.from_numpy(u)
+    stds = torch.sqrt(torch.einsum("kd,de,ke->k", u_t, ztz, u_t) / seen).numpy()
+    return Directions(u, stds, ipca.explained_variance_, layer=layer, method="pca",
+                      fit_truncation=truncation, n_samples=seen)
+
+
+def shortcut_directions(gen: ConditionalGenerator, *, k: int | None = None,
+                        truncation: float = 1.0) -> Directions:
+    """Exact directions for an affine first layer: top right singular vectors of ``W_z``.
+
+    Needs a generator with ``z_weight()`` (the effective weight of the first layer on
+    ``z``), such as :class:`~generators.biggan.BigGANGenerator`. The stds are exact: the
+    prior is isotropic, so every unit direction has the truncated normal's std times
+    ``truncation``.
+    """
+    truncation = check_truncation(truncation)
+    if not hasattr(gen, "z_weight"):
+        raise CausalKitError(f"{gen.name} has no affine first layer (z_weight); use "
+                             "fit_pca_directions instead")
+    k = gen.z_dim if k is None else int(k)
+    if not 1 <= k <= gen.z_dim:
+        raise CausalKitError(f"k must be in 1..{gen.z_dim} (the latent size), got {k}")
+    w = gen.z_weight().double().cpu()
+    _, s, vh = torch.linalg.svd(w, full_matrices=False)
+    u = _fix_signs(vh[:k].numpy())
+    std = TRUNCNORM_STD * truncation
+    return Directions(u, np.full(k, std), (s[:k].numpy() * std) ** 2,
+                      layer=getattr(gen, "affine_layer", DEFAULT_LAYER), method="shortcut",
+                      fit_truncation=truncation, n_samples=0)
+
+
+def subspace_overlap(a: Directions | np.ndarray, b: Directions | np.ndarray) -> float:
+    """Overlap of the spans of two direction sets, in [0, 1].
+
+    ``||P_a P_b||_F^2 / k`` with orthogonal projectors onto the two spans (the mean
+    squared cosine of the principal angles); 1 means the same subspace. Signs and order
+    within the sets do not matter.
+    """
+    ua = a.components if isinstance(a, Directions) else np.asarray(a)
+    ub = b.components if isinstance(b, Directions) else np.asarray(b)
+    if ua.shape != ub.shape:
+        raise CausalKitError(f"direction sets differ in shape: {ua.shape} vs {ub.shape}")
+    qa = np.linalg.qr(ua.T.astype(np.float64))[0]
+    qb = np.linalg.qr(ub.T.astype(np.float64))[0]
+    return float(np.linalg.norm(qa.T @ qb) ** 2 / ua.shape[0])
