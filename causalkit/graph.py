@@ -659,6 +659,8 @@ class CausalGraph:
         """
         data = nx.node_link_data(self._g, edges="edges")
         data["graph"] = {"format": _JSON_FORMAT, "version": _JSON_VERSION}
+        # networkx lists edges grouped by source; keep insertion order so files diff well.
+        data["edges"] = [{"source": u, "target": v} for u, v in self._edges]
         return json.dumps(data, indent=indent)
 
     @classmethod

@@ -1,0 +1,117 @@
+"""`causalkit graph`: show, check, backdoor, dsep, list -- exit codes, --json, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from causalkit.cli import app
+from causalkit.library import get_graph, list_graphs
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, ["graph", *args])
+
+
+def test_list():
+    res = run("list", "--json")
+    assert res.exit_code == 0, res.output
+    assert [e["name"] for e in json.loads(res.stdout)] == list_graphs()
+
+
+def test_show_builtin_text_json_and_png(tmp_path):
+    res = run("show", "genint")
+    assert res.exit_code == 0, res.output
+    assert "confounder  C (latent)" in res.stdout and "C -> Z" in res.stdout
+    png = tmp_path / "g.png"
+    res = run("show", "genint-partial", "--png", str(png), "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["roles"]["nuisance"] == ["Z1", "Z2"]
+    assert {"name": "C", "role": "confounder", "latent": True, "parents": []} in data["nodes"]
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size[0] > 200 and im.size[1] > 200
+
+
+def test_show_files(tmp_path):
+    g = get_graph("genint")
+    for name in ("g.json", "g.dagitty"):
+        path = g.save(tmp_path / name)
+        res = run("show", str(path), "--json")
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["edges"] == [list(e) for e in g.edges]
+
+
+def test_check(tmp_path):
+    res = run("check", "cgn-imagenet")
+    assert res.exit_code == 0 and res.stdout.startswith("OK")
+    good = get_graph("mediator").save(tmp_path / "m.dagitty")
+    res = run("check", str(good), "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["ok"] is True
+    cyc = tmp_path / "cyc.dagitty"
+    cyc.write_text("dag { A -> B -> C -> A }")
+    res = run("check", str(cyc))
+    assert res.exit_code == 2
+    assert res.stderr.strip().startswith("error: the graph has a cycle")
+    assert "Traceback" not in res.output and len(res.stderr.strip().splitlines()) == 1
+    res = run("check", str(cyc), "--json")
+    assert res.exit_code == 2
+    report = json.loads(res.stdout)
+    assert report["ok"] is False and "A -> B -> C -> A" in report["error"]
+
+
+def test_backdoor():
+    res = run("backdoor", "genint", "--x", "Z", "--y", "X")
+    assert res.exit_code == 0, res.output
+    assert "{Y}" in res.stdout and "{F}" in res.stdout
+    assert "P(X | do(Z)) = sum_{Y} P(X | Z, Y) P(Y)" in res.stdout
+    res = run("backdoor", "genint", "--x", "Y", "--y", "X", "--json")
+    data = json.loads(res.stdout)
+    assert data["minimal_sets"] == [["Z"]] and data["adjustment_set"] == ["Z"]
+    assert data["formula"] == "P(X | do(Y)) = sum_{Z} P(X | Y, Z) P(Z)"
+    res = run("backdoor", "frontdoor", "--x", "X", "--y", "Y", "--json")
+    data = json.loads(res.stdout)
+    assert res.exit_code == 0 and data["identifiable"] is False
+    assert "X <- U -> Y" in data["reason"]
+    res = run("backdoor", "genint-split", "--x", "Y", "--y", "X", "--exclude", "Z2", "--json")
+    assert json.loads(res.stdout)["minimal_sets"] == []
+
+
+def test_dsep():
+    res = run("dsep", "genint", "--x", "Z", "--y", "Y")
+    assert res.exit_code == 0 and "d-connected" in res.stdout
+    res = run("dsep", "genint", "--x", "Z", "--y", "Y", "--given", "C", "--json")
+    assert json.loads(res.stdout) == {"graph": "genint", "x": ["Z"], "y": ["Y"],
+                                      "given": ["C"], "d_separated": True}
+    res = run("dsep", "m-bias", "--x", "A", "--y", "B", "--given", "M,X", "--json")
+    assert json.loads(res.stdout)["d_separated"] is False
+
+
+@pytest.mark.parametrize("args, match", [
+    (("show", "no-such-graph"), "neither a graph file nor a built-in"),
+    (("show", "missing.json"), "no such file"),
+    (("dsep", "genint", "--x", "Z", "--y", "Q"), "unknown node 'Q'"),
+    (("backdoor", "genint", "--x", "Zz", "--y", "X"), "did you mean 'Z'"),
+    (("dsep", "genint", "--x", "Z", "--y", "Z"), "overlap"),
+])
+def test_bad_input_one_line_exit_2(args, match):
+    res = run(*args)
+    assert res.exit_code == 2, res.output
+    assert match in res.stderr and "Traceback" not in res.output
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_bad_files_exit_2(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"nodes": ["A"], "edges": [["A", "B"]]}))
+    res = run("show", str(bad))
+    assert res.exit_code == 2 and "undeclared node 'B'" in res.stderr
+    loop = tmp_path / "loop.dagitty"
+    loop.write_text("dag { A -> A }")
+    res = run("backdoor", str(loop), "--x", "A", "--y", "A")
+    assert res.exit_code == 2 and "self-loop" in res.stderr
