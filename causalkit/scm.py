@@ -335,14 +335,16 @@ class DiscreteSCM:
         """The full joint distribution, one axis per node (in :attr:`nodes` order)."""
         if self._joint is None:
             nodes = self.nodes
-            letters = {v: chr(ord("a") + i) if i < 26 else chr(ord("A") + i - 26)
-                       for i, v in enumerate(nodes)}
-            operands, subs = [], []
+            joint = np.ones([self.cardinality[v] for v in nodes])
             for v in nodes:
-                operands.append(self.cpts[v])
-                subs.append("".join(letters[p] for p in self.graph.parents(v)) + letters[v])
-            expr = ",".join(subs) + "->" + "".join(letters[v] for v in nodes)
-            self._joint = np.einsum(expr, *operands, optimize=True)
+                # Place the CPT's axes (parents..., v) at their nodes' positions; broadcast.
+                axes = [nodes.index(p) for p in self.graph.parents(v)] + [nodes.index(v)]
+                order = np.argsort(axes)
+                shape = [1] * len(nodes)
+                for a in axes:
+                    shape[a] = self.cardinality[nodes[a]]
+                joint = joint * np.transpose(self.cpts[v], order).reshape(shape)
+            self._joint = joint
         return self._joint
 
     def do(self, interventions: Mapping[str, Any]) -> DiscreteSCM:

@@ -74,8 +74,10 @@ def read_table(path: str | Path) -> Table:
         except ValueError:
             raise DataError(f"{path}: column {weight_col!r} must be numeric") from None
         counts = weight_col in COUNT_COLUMNS
+        kind = "counts" if counts else "probabilities"
         if np.any(~np.isfinite(weights)) or np.any(weights < 0):
-            raise DataError(f"{path}: column {weight_col!r} has negative or non-finite values")
+            raise DataError(f"{path}: {kind} in column {weight_col!r} must be finite and "
+                            "non-negative" + ("" if counts else ", within [0, 1]"))
         if not counts and (np.any(weights > 1) or abs(weights.sum() - 1) > 1e-6):
             raise DataError(f"{path}: probabilities must lie in [0, 1] and sum to 1 "
                             f"(they sum to {weights.sum():.6g})")
