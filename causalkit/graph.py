@@ -19,27 +19,25 @@ suspects are a *confounder* C that ties a *nuisance* Z (background, viewpoint) t
 Roles are free strings (the ones above are the conventional vocabulary); a *latent* node
 is one that no dataset records, so no estimator may condition on it.
 
-d-separation
-------------
-Two sets of nodes ``xs`` and ``ys`` are *d-separated* by ``given`` when every path between
-them is blocked: it passes through a non-collider (``-> v ->`` or ``<- v ->``) that is in
-``given``, or through a collider (``-> v <-``) such that neither ``v`` nor any of its
-descendants is in ``given``. d-separation in the graph implies conditional independence
-in every distribution the graph generates, which is what makes it useful:
+**d-separation.** Two sets of nodes ``xs`` and ``ys`` are *d-separated* by ``given``
+when every path between them is blocked: it passes through a non-collider (``-> v ->``
+or ``<- v ->``) that is in ``given``, or through a collider (``-> v <-``) such that
+neither ``v`` nor any of its descendants is in ``given``. d-separation in the graph
+implies conditional independence in every distribution the graph generates, which is
+what makes it useful:
 
     >>> g.d_separated("Z", "Y")          # open path Z <- C -> Y
     False
     >>> g.do("Z").d_separated("Z", "Y")  # after do(Z) the confounding path is cut
     True
 
-Backdoor adjustment
--------------------
-A set ``Z`` satisfies Pearl's *backdoor criterion* relative to ``(X, Y)`` when (i) no node
-of ``Z`` is a descendant of ``X`` and (ii) ``Z`` blocks every path between ``X`` and ``Y``
-that starts with an arrow into ``X``. Condition (ii) is the same as: ``X`` and ``Y`` are
-d-separated by ``Z`` in the graph with the outgoing edges of ``X`` removed. A latent node
-can never be part of ``Z``, since one cannot condition on what is not measured. When a
-backdoor set exists the causal effect is identified by the adjustment formula
+**Backdoor adjustment.** A set ``Z`` satisfies Pearl's *backdoor criterion* relative to
+``(X, Y)`` when (i) no node of ``Z`` is a descendant of ``X`` and (ii) ``Z`` blocks
+every path between ``X`` and ``Y`` that starts with an arrow into ``X``. Condition (ii)
+is the same as: ``X`` and ``Y`` are d-separated by ``Z`` in the graph with the outgoing
+edges of ``X`` removed. A latent node can never be part of ``Z``, since one cannot
+condition on what is not measured. When a backdoor set exists the causal effect is
+identified by the adjustment formula
 
 .. math:: P(y \\mid do(x)) = \\sum_z P(y \\mid x, z) P(z).
 
@@ -56,15 +54,13 @@ These validators are written here, on networkx, rather than borrowed: pgmpy 1.1'
 ``is_valid_backdoor_adjustment_set`` accepts mediators, colliders and latent nodes
 (pgmpy issue 3553).
 
-Interoperability
-----------------
-:meth:`CausalGraph.to_pgmpy` / :meth:`CausalGraph.from_pgmpy` (a ``pgmpy.base.DAG`` with
-``latents`` and node roles), :meth:`CausalGraph.to_dagitty` /
-:meth:`CausalGraph.from_dagitty` (dagitty's text format; roles travel as a ``role="..."``
-node attribute, latents as ``[latent]``), and :meth:`CausalGraph.to_json` /
-:meth:`CausalGraph.from_json` (networkx node-link data with ``role`` and ``latent`` node
-attributes). :meth:`CausalGraph.save` and :func:`load` pick the format from the file
-extension (``.json`` or ``.dagitty``) and write atomically.
+**Interoperability.** :meth:`CausalGraph.to_pgmpy` / :meth:`CausalGraph.from_pgmpy` (a
+``pgmpy.base.DAG`` with ``latents`` and node roles), :meth:`CausalGraph.to_dagitty` /
+:meth:`CausalGraph.from_dagitty` (dagitty's text format; roles travel as a
+``role="..."`` node attribute, latents as ``[latent]``), and :meth:`CausalGraph.to_json`
+/ :meth:`CausalGraph.from_json` (networkx node-link data with ``role`` and ``latent``
+node attributes). :meth:`CausalGraph.save` and :func:`load` pick the format from the
+file extension (``.json`` or ``.dagitty``) and write atomically.
 """
 
 from __future__ import annotations
@@ -117,7 +113,8 @@ class CausalGraph:
         ``"object"``, ``"image"``, ``"label"``, ``"noise"`` or any other string). Nodes
         without an entry have role ``None``.
     latent : iterable of str, optional
-        Nodes that are not observed (no estimator may condition on them).
+        Nodes that are not observed (no estimator may condition on them); a single
+        name may be given as a string.
     nodes : iterable of str, optional
         Nodes listed first, in this order; use it for isolated nodes. Endpoints of
         ``edges`` not listed here are appended in order of appearance.
@@ -181,7 +178,8 @@ class CausalGraph:
                 raise GraphError(f"role of {v!r} is {r!r}; roles are strings such as "
                                  "'confounder' or 'nuisance'")
             role_map[v] = r or None
-        latent_set = frozenset(_as_list(latent or (), "latent"))
+        latent_set = frozenset([latent] if isinstance(latent, str)
+                               else _as_list(latent or (), "latent"))
         for v in latent_set:
             if v not in order:
                 raise GraphError(_unknown(v, node_list, "latent"))
@@ -677,8 +675,10 @@ class CausalGraph:
                 raise GraphError(f"not valid JSON ({exc}); check the file") from None
         if not isinstance(data, Mapping):
             raise GraphError("graph JSON must be an object with 'nodes' and 'edges'")
-        if isinstance(data.get("nodes"), Mapping) or (
-                "edges" in data and data["edges"] and isinstance(data["edges"][0], list)):
+        nodes, edges = data.get("nodes"), data.get("edges")
+        if (isinstance(nodes, Mapping)
+                or (isinstance(nodes, list) and nodes and all(isinstance(v, str) for v in nodes))
+                or (isinstance(edges, list) and edges and isinstance(edges[0], list))):
             return cls.from_spec(data)
         if data.get("directed") is False or data.get("multigraph") is True:
             raise GraphError("graph JSON must describe a directed, non-multi graph")

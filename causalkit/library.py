@@ -13,8 +13,8 @@ True
 >>> get_graph("genint-intervened").parents("Z")
 []
 
-Graphs
-------
+**The graphs.**
+
 ``genint``, ``genint-intervened``, ``genint-partial``
     Mao et al., "Generative Interventions for Causal Learning", CVPR 2021, Figure 4
     (a)-(c). A latent confounder ``C`` causes the nuisances ``Z`` (viewpoint,

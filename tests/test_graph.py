@@ -47,6 +47,7 @@ def test_contract_accessors():
 
 
 def test_isolated_nodes_and_order():
+    assert CausalGraph([("A", "B")], latent="A").latent == {"A"}
     g = CausalGraph([("A", "B")], nodes=["Q", "A"])
     assert g.nodes == ["Q", "A", "B"]
     assert g.role("Q") is None
@@ -337,6 +338,15 @@ def test_json_round_trip(tmp_path):
         path = GENINT.save(tmp_path / name)
         assert load(path) == GENINT == CausalGraph.load(path)
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_json_spec_layout():
+    spec = {"nodes": ["A", "B", "Q"], "edges": []}
+    assert CausalGraph.from_json(json.dumps(spec)).nodes == ["A", "B", "Q"]
+    spec = {"nodes": {"A": {"latent": True}, "B": {}}, "edges": [["A", "B"]]}
+    assert CausalGraph.from_json(spec).latent == {"A"}
+    with pytest.raises(GraphError, match="malformed node-link"):
+        CausalGraph.from_json({"nodes": [{"name": "A"}], "edges": []})
 
 
 def test_file_errors(tmp_path):
