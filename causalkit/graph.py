@@ -955,7 +955,7 @@ def _path_open(cut: nx.DiGraph, path: list[str], z: set[str], z_anc: set[str]) -
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
   | (?P<arrow><->|->|<-|--|@->|<-@|@-@|@--|--@)
-  | (?P<lbrace>\{) | (?P<rbrace>\}) | (?P<semi>;) | (?P<comma>,)
+  | (?P<lbrace>\{) | (?P<rbrace>\}) | (?P<semi>;) | (?P<comma>,) | (?P<assign>=)
   | (?P<attrs>\[(?:[^\]"]|"[^"]*")*\])
   | (?P<quoted>"(?:[^"\\]|\\.)*")
   | (?P<name>[A-Za-z0-9_.:+*/$%&|^~?!']+)
@@ -1056,6 +1056,12 @@ def _parse_dagitty(text: str, cls: type[CausalGraph]) -> CausalGraph:
     while k < len(tokens):
         if tokens[k][0] in ("semi", "comma"):
             k += 1
+            continue
+        if k + 1 < len(tokens) and tokens[k + 1][0] == "assign":
+            # A graph attribute such as bb="0,0,1,1" (dagitty.net writes one): ignored.
+            if k + 2 >= len(tokens) or tokens[k + 2][0] not in ("name", "quoted"):
+                raise GraphError(f"dagitty: {tokens[k][1]}= needs a value")
+            k += 3
             continue
         left, k = operand(k)
         while k < len(tokens) and tokens[k][0] == "arrow":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import warnings
 
 import networkx as nx
@@ -208,6 +209,20 @@ def test_backdoor_sets_match_brute_force(data):
     assert all(not (s & g.latent) for s in got)
 
 
+def test_backdoor_sets_match_brute_force_11_nodes():
+    """Denser, larger graphs than the hypothesis test (2**9 subsets each)."""
+    rng = random.Random(7)
+    multi = 0
+    for _ in range(25):
+        bits = [rng.random() < 0.35 for _ in range(55)]
+        g = _random_dag(bits, 11, [rng.random() < 0.25 for _ in range(11)])
+        x, y = rng.sample(g.nodes, 2)
+        got = g.backdoor_sets(x, y)
+        assert set(got) == _brute_force_minimal(g, {x}, {y})
+        multi += len(got) > 1
+    assert multi > 0  # the sample does exercise several minimal sets
+
+
 # ---------------------------------------------------------------- identify
 def test_identify_formulas():
     g = CausalGraph([("C", "X"), ("C", "Y"), ("X", "Y")])
@@ -307,6 +322,12 @@ def test_dagitty_parse_features():
     assert g.latent == {"C"} and g.role("Z") == "exposure" and g.role("Y") == "outcome"
     assert set(g.edges) == {("C", "Z"), ("Z", "X"), ("F", "X"), ("Y", "F"), ("C", "Y"),
                             ("A", "Z"), ("B", "Z")}
+    # dagitty.net's "model code": a graph attribute, quoted names, positions.
+    web = CausalGraph.from_dagitty('dag {\nbb="-3.8,-3.4,3.4,3.5"\n"Cause Y" [pos="-0.2,-1.3"]\n'
+                                   'U [latent,pos="0.1,-2.2"]\nX [exposure,pos="-1.6,1.1"]\n'
+                                   '"Cause Y" -> Y\nU -> X\nU -> Y\nX -> Y\n}\n')
+    assert web.nodes == ["Cause Y", "U", "X", "Y"] and web.latent == {"U"}
+    assert web.backdoor_sets("X", "Y") == []
     b = CausalGraph.from_dagitty("dag { X <-> Y  X -> Y }")
     assert b.latent == {"U_X_Y"} and b.role("U_X_Y") == "confounder"
     with pytest.raises(GraphError, match="not directed"):
