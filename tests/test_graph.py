@@ -305,7 +305,7 @@ def test_dagitty_round_trip():
     text = GENINT.to_dagitty()
     assert "C [latent,role=\"confounder\"]" in text and "C -> Z" in text
     assert CausalGraph.from_dagitty(text) == GENINT
-    odd = CausalGraph([("my node", 'q"x')], roles={"my node": "exposure", 'q"x': "a b"},
+    odd = CausalGraph([("my node", 'q"x')], roles={"my node": "exposure", 'q"x': 'a "]b'},
                       latent={'q"x'})
     assert CausalGraph.from_dagitty(odd.to_dagitty()) == odd
 
