@@ -56,6 +56,8 @@ def test_show_writes_a_png(run, tmp_path):
     assert res.exit_code == 0, res.output
     png = tmp_path / "wildlife-mnist.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "wildlife-mnist_graph.png").read_bytes()[:4] == b"\x89PNG"
+    assert "wildlife-mnist_graph.png" in res.stdout
 
 
 @pytest.mark.parametrize("args, message", [

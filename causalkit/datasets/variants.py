@@ -87,25 +87,25 @@ def _digit_noise(pool_size: int) -> Callable[[int, np.random.Generator], np.ndar
 
 
 def _to_u8(colors: np.ndarray) -> np.ndarray:
-    """RGB floats in [0, 1] -> uint8 (c, 1, 1, 3), ready to broadcast over pixels."""
-    return np.rint(colors * 255.0).astype(np.uint8)[:, None, None, :]
+    """RGB floats in [0, 1] -> uint8 (c, 3, 1, 1), ready to broadcast over NCHW pixels."""
+    return np.rint(colors * 255.0).astype(np.uint8)[:, :, None, None]
 
 
 def _blend(alpha: np.ndarray, fg: np.ndarray, bg: np.ndarray | None) -> np.ndarray:
-    """Composite ``alpha * fg + (1 - alpha) * bg`` in integer arithmetic -> uint8 NCHW.
+    """Composite ``alpha * fg + (1 - alpha) * bg`` in integer arithmetic -> uint8.
 
-    ``alpha`` is uint8 (c, H, W) (255 = digit); ``fg`` and ``bg`` are uint8 (c, H, W, 3)
-    or (c, 1, 1, 3); ``bg=None`` is black. uint16 holds 255 * 255, and integer maths
-    keeps a 60k build fast and bit-exact across machines.
+    ``alpha`` is uint8 and broadcasts against ``fg`` / ``bg`` (uint8; ``bg=None`` is
+    black); 255 means digit. uint16 holds 255 * 255, and integer maths keeps a 60k build
+    fast and bit-exact across machines.
     """
-    a = alpha[..., None].astype(np.uint16)
+    a = alpha.astype(np.uint16)
     out = a * fg
     if bg is not None:
         out += (255 - a) * bg
     out += 128  # exact round(x / 255) for x <= 255 * 255, without a division
     out += out >> 8
     out >>= 8
-    return out.astype(np.uint8).transpose(0, 3, 1, 2)
+    return out.astype(np.uint8)
 
 
 class Variant:
@@ -122,6 +122,8 @@ class Variant:
     default_sigma: ClassVar[float | None] = None
     uses_textures: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    #: Node positions (x, y) for drawing the graph (docs, ``causalkit data show``).
+    positions: ClassVar[Mapping[str, tuple[float, float]]] = {}
 
     def graph(self) -> Any:
         """The variant's :class:`~causalkit.graph.CausalGraph` (roles attached)."""
@@ -210,6 +212,8 @@ class ColoredMNIST(Variant):
     roles = {"digit": "object", "label": "label", "fg_class": "nuisance",
              "fg_color": "nuisance", "image": "image"}
     default_sigma = float(np.sqrt(0.020))
+    positions = {"digit": (0, 1.4), "label": (0, 0), "fg_class": (1, 0), "fg_color": (2, 0),
+                 "image": (3, 1.4)}
     description = "digit stroke coloured by class (jitter std sqrt(0.020)), black background"
 
     def _mechanisms(self, *, rho, sigma, textures):
@@ -222,7 +226,7 @@ class ColoredMNIST(Variant):
             idx, col = pa["digit"], pa["fg_color"]
             out = np.empty((len(idx), 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
             for s in range(0, len(idx), _CHUNK):
-                out[s:s + _CHUNK] = _blend(alpha_pool[idx[s:s + _CHUNK]],
+                out[s:s + _CHUNK] = _blend(alpha_pool[idx[s:s + _CHUNK], None],
                                            _to_u8(col[s:s + _CHUNK]), None)
             return out
 
@@ -241,6 +245,9 @@ class DoubleColoredMNIST(Variant):
              "fg_color": "nuisance", "bg_class": "nuisance", "bg_color": "nuisance",
              "image": "image"}
     default_sigma = 0.01
+    positions = {"digit": (0, 1.4), "label": (0, 0), "fg_class": (1, 0.7),
+                 "bg_class": (1, -0.7), "fg_color": (2, 0.7), "bg_color": (2, -0.7),
+                 "image": (3, 1.4)}
     description = "digit and background coloured by class (CGN palette, jitter std 0.01)"
 
     def _mechanisms(self, *, rho, sigma, textures):
@@ -255,7 +262,7 @@ class DoubleColoredMNIST(Variant):
             idx, fg, bg = pa["digit"], pa["fg_color"], pa["bg_color"]
             out = np.empty((len(idx), 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
             for s in range(0, len(idx), _CHUNK):
-                out[s:s + _CHUNK] = _blend(alpha_pool[idx[s:s + _CHUNK]],
+                out[s:s + _CHUNK] = _blend(alpha_pool[idx[s:s + _CHUNK], None],
                                            _to_u8(fg[s:s + _CHUNK]), _to_u8(bg[s:s + _CHUNK]))
             return out
 
@@ -292,6 +299,9 @@ class WildlifeMNIST(Variant):
              "bg_texture": "nuisance", "obj_offset": "noise", "bg_offset": "noise",
              "image": "image"}
     uses_textures = True
+    positions = {"digit": (0, 1.4), "label": (0, 0), "obj_texture": (1, 0.7),
+                 "bg_texture": (1, -0.7), "obj_offset": (2, -0.3), "bg_offset": (2, -1.2),
+                 "image": (3, 1.4)}
     description = "digit filled with a striped texture, background veined, both by class"
 
     def _mechanisms(self, *, rho, sigma, textures):
@@ -321,7 +331,7 @@ class WildlifeMNIST(Variant):
                 sl = slice(s, s + _CHUNK)
                 fg = _patches(obj_bank, s_obj, pa["obj_texture"][sl], pa["obj_offset"][sl])
                 bg = _patches(bg_bank, s_bg, pa["bg_texture"][sl], pa["bg_offset"][sl])
-                out[sl] = _blend(alpha_pool[idx[sl]], fg, bg)
+                out[sl] = _blend(alpha_pool[idx[sl], :, :, None], fg, bg).transpose(0, 3, 1, 2)
             return out
 
         return image
