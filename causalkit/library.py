@@ -18,8 +18,10 @@ True
 ``genint``, ``genint-intervened``, ``genint-partial``
     Mao et al., "Generative Interventions for Causal Learning", CVPR 2021, Figure 4
     (a)-(c). A latent confounder ``C`` causes the nuisances ``Z`` (viewpoint,
-    background, ...) and the label ``Y``; the label causes the object features ``F``;
-    ``Z`` and ``F`` render the image ``X``. (b) is the perfect intervention ``do(Z)``:
+    background, ...) and the label ``Y``; ``Z`` and the object features ``F`` render
+    the image ``X``, and the label is read off the image (``X -> Y``), so
+    ``P(Y | do(X))`` is what a classifier should learn. The spurious route is the
+    backdoor path ``X <- Z <- C -> Y``. (b) is the perfect intervention ``do(Z)``:
     ``C -> Z`` is cut. (c) intervenes on a subset: ``Z`` is split into ``Z1``
     (intervened, ``C -> Z1`` cut) and ``Z2`` (not intervened, ``C -> Z2`` kept).
     ``genint-split`` is the observational graph behind (c), with ``Z1`` and ``Z2`` both
@@ -145,9 +147,9 @@ _GENINT_SOURCE = "Mao et al., Generative Interventions for Causal Learning, CVPR
 
 
 def _genint_graph(nuisances: list[str]) -> CausalGraph:
-    edges = [("C", z) for z in nuisances] + [("C", "Y"), ("Y", "F")]
-    edges += [(z, "X") for z in nuisances] + [("F", "X")]
-    nodes = ["C", *nuisances, "Y", "F", "X"]
+    edges = [("C", z) for z in nuisances] + [("C", "Y")]
+    edges += [(z, "X") for z in nuisances] + [("F", "X"), ("X", "Y")]
+    nodes = ["C", *nuisances, "F", "X", "Y"]
     return CausalGraph(edges, roles={v: _GENINT_ROLES[v] for v in nodes}, latent={"C"},
                        nodes=nodes)
 
@@ -155,7 +157,7 @@ def _genint_graph(nuisances: list[str]) -> CausalGraph:
 @register_graph("genint", "GenInt Fig. 4(a): observational; latent C confounds nuisances Z "
                 "and label Y", _GENINT_SOURCE)
 def genint() -> CausalGraph:
-    """Figure 4(a): ``C -> Z``, ``C -> Y``, ``Y -> F``, ``Z -> X``, ``F -> X``; C latent."""
+    """Figure 4(a): ``C -> Z``, ``C -> Y``, ``Z -> X``, ``F -> X``, ``X -> Y``; C latent."""
     return _genint_graph(["Z"])
 
 
@@ -255,8 +257,9 @@ def genint_example():
     """A hand-set binary :class:`~causalkit.scm.DiscreteSCM` on ``genint-split``.
 
     ``C`` is rare (``P(C=1) = 0.3``) and drives ``Z1``, ``Z2`` and ``Y``; the image is
-    likelier to be ``X = 1`` when the nuisances are ``1`` and the object features agree,
-    so intervening on ``Z1`` uniformly raises ``P(X = 1)`` and narrows the bound.
+    likelier to be ``X = 1`` when the nuisances are ``1`` and the object is present
+    (``F = 1``), so intervening on ``Z1`` uniformly raises ``P(X = 1)`` and narrows the
+    bound. The label follows the image, and more so when ``C = 1``.
     """
     import numpy as np
 
@@ -269,12 +272,13 @@ def genint_example():
         "C": np.array(bern(0.3)),
         "Z1": np.array([bern(0.1), bern(0.9)]),           # P(Z1 | C)
         "Z2": np.array([bern(0.2), bern(0.7)]),           # P(Z2 | C)
-        "Y": np.array([bern(0.25), bern(0.85)]),          # P(Y | C)
-        "F": np.array([bern(0.2), bern(0.8)]),            # P(F | Y)
+        "F": np.array(bern(0.5)),                         # P(F)
+        # P(Y | C, X): the label mostly follows the image; C pushes it towards 1.
+        "Y": np.array([[bern(0.1), bern(0.6)], [bern(0.5), bern(0.95)]]),
         # P(X | Z1, Z2, F): axes in parent order (Z1, Z2, F).
         "X": np.array([[[bern(0.05), bern(0.4)], [bern(0.2), bern(0.6)]],
                        [[bern(0.3), bern(0.75)], [bern(0.45), bern(0.95)]]]),
     }
     graph = genint_split()
-    assert graph.parents("X") == ["Z1", "Z2", "F"]
+    assert graph.parents("X") == ["Z1", "Z2", "F"] and graph.parents("Y") == ["C", "X"]
     return DiscreteSCM(graph, dict.fromkeys(graph.nodes, 2), cpts)

@@ -38,38 +38,37 @@ def test_unknown_names():
 
 def test_genint_observational():
     g = get_graph("genint")
-    assert set(g.edges) == {("C", "Z"), ("C", "Y"), ("Z", "X"), ("F", "X"), ("Y", "F")}
+    assert set(g.edges) == {("C", "Z"), ("C", "Y"), ("Z", "X"), ("F", "X"), ("X", "Y")}
     assert g.latent == {"C"}
     assert {v: g.role(v) for v in g.nodes} == {"C": "confounder", "Z": "nuisance",
                                                "Y": "label", "F": "object", "X": "image"}
     # The spurious route: the nuisance and the label are dependent through C.
-    assert not g.d_separated("Z", "Y")
-    # X's parents are Z and F. For the effect of the nuisance on the image the backdoor
-    # path Z <- C -> Y -> F -> X must be cut at Y or F, since C is latent.
-    assert g.backdoor_sets("Z", "X") == [frozenset({"Y"}), frozenset({"F"})]
-    # For the label's effect on the image, only Z blocks Y <- C -> Z -> X.
-    assert g.backdoor_sets("Y", "X") == [frozenset({"Z"})]
-    # Z and Y share only the latent C: no backdoor set. Z does not cause Y, so the
-    # effect is P(Y) all the same (do-calculus rule 3).
-    assert g.backdoor_sets("Z", "Y") == []
-    assert g.identify("Z", "Y").formula == "P(Y | do(Z)) = P(Y)"
-    assert not g.identify("Z", "Y", backdoor_only=True).identifiable
+    assert not g.d_separated("Z", "Y") and not g.d_separated("Z", "Y", "X")
+    # The classifier's query P(Y | do(X)): the observed nuisance blocks X <- Z <- C -> Y.
+    assert g.backdoor_sets("X", "Y") == [frozenset({"Z"})]
+    assert g.identify("X", "Y").formula == "P(Y | do(X)) = sum_{Z} P(Y | X, Z) P(Z)"
+    # With the nuisances unobserved (excluded), nothing identifies it: hence the bounds.
+    assert not g.identify("X", "Y", exclude={"Z"}).identifiable
+    # The nuisance's effect on the image: Z <- C -> Y <- X is closed at the collider Y.
+    assert g.backdoor_sets("Z", "X") == [frozenset()]
 
 
 def test_genint_intervened_and_partial():
     obs, full = get_graph("genint"), get_graph("genint-intervened")
     assert full == obs.do("Z") and full.parents("Z") == []
-    # GenInt's point: after do(Z) the nuisance carries no information about the label.
-    assert full.d_separated("Z", "Y") and full.d_separated("Z", {"Y", "F"})
-    assert full.backdoor_sets("Y", "X") == [frozenset()]
+    # GenInt's point: after do(Z) the nuisance tells nothing about the label beyond
+    # the image, and P(Y | do(X)) = P(Y | X).
+    assert full.d_separated("Z", "Y", "X") and not obs.d_separated("Z", "Y", "X")
+    assert full.backdoor_sets("X", "Y") == [frozenset()]
     split, part = get_graph("genint-split"), get_graph("genint-partial")
     assert set(split.nodes_with_role("nuisance")) == {"Z1", "Z2"}
     assert split.parents("Z1") == ["C"] and split.parents("Z2") == ["C"]
     assert part == split.do("Z1")
     assert part.parents("Z1") == [] and part.parents("Z2") == ["C"]
     # Partial intervention: Z1 is freed from the confounder, Z2 still is not.
-    assert part.d_separated("Z1", "Y") and not part.d_separated("Z2", "Y")
-    assert part.backdoor_sets("Y", "X") == [frozenset({"Z2"})]
+    assert part.d_separated("Z1", "Y", {"X", "Z2"})
+    assert not part.d_separated("Z2", "Y", {"X", "Z1"})
+    assert part.backdoor_sets("X", "Y") == [frozenset({"Z2"})]
 
 
 def test_cgn_mnist():
@@ -111,8 +110,9 @@ def test_genint_example_scm():
     m = get_scm("genint-example")
     assert m.graph == get_graph("genint-split")
     truth = m.prob({"Y": 1}, do={"X": 1})
-    # X is a sink, so do(X) leaves Y alone; conditioning does not (confounding via C).
-    assert truth == pytest.approx(m.prob({"Y": 1}))
+    # Adjusting for the observed nuisances recovers it; plain conditioning is confounded.
+    from causalkit.adjustment import backdoor_adjustment
+    assert backdoor_adjustment(m, {"X": 1}, {"Y": 1}, ["Z1", "Z2"]) == pytest.approx(truth)
     assert abs(m.prob({"Y": 1}, given={"X": 1}) - truth) > 0.05
     # Intervening on Z1 uniformly makes X = 1 likelier, which is what tightens the bound.
     uniform = m.do({"Z1": [0.5, 0.5]})
