@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -69,6 +70,7 @@ def main() -> int:
               f"(runs {row['seconds_all']})  cache write {write_s:.2f} s")
 
     record = {"benchmark": "datasets_build", "source": src.name,
+              "load_average_1_5_15": list(os.getloadavg()),
               "source_load_seconds": load_s, "repeats": args.repeats, "results": results,
               "machine": machine_info()}
     atomic_write_text(args.out, json.dumps(record, indent=2) + "\n")

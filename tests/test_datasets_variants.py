@@ -195,13 +195,17 @@ def test_jitter_sigma_is_the_standard_deviation(src):
     assert abs(resid[interior].std() - 0.05) < 0.005
 
 
-def test_wildlife_background_is_the_texture_patch(src):
+def test_wildlife_pixels_composite_the_two_texture_patches(src):
     s = build(src, "wildlife-mnist", n=50)
-    bank = procedural_textures("veins")
+    objects, backgrounds = procedural_textures("stripes"), procedural_textures("veins")
+    alpha = pad_digits(src.train.images[s.nuisances["digit"]]).astype(np.float64)
     for i in range(50):
-        r, c = s.nuisances["bg_offset"][i]
-        patch = bank[s.nuisances["bg_texture"][i], r:r + 32, c:c + 32].transpose(2, 0, 1)
-        np.testing.assert_array_equal(s.images[i][:, :2, :], patch[:, :2, :])
+        (r, c), (q, d) = s.nuisances["obj_offset"][i], s.nuisances["bg_offset"][i]
+        fg = objects[s.nuisances["obj_texture"][i], r:r + 32, c:c + 32].transpose(2, 0, 1)
+        bg = backgrounds[s.nuisances["bg_texture"][i], q:q + 32, d:d + 32].transpose(2, 0, 1)
+        expected = np.rint((alpha[i] * fg + (255 - alpha[i]) * bg) / 255)
+        np.testing.assert_array_equal(s.images[i], expected.astype(np.uint8))
+        np.testing.assert_array_equal(s.images[i][:, :2, :], bg[:, :2, :])  # padding
 
 
 def test_wildlife_with_the_dtd_textures(src):

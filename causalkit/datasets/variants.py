@@ -269,21 +269,48 @@ class DoubleColoredMNIST(Variant):
         return image
 
 
+_LOW = np.uint32(0x00FF00FF)  # selects two 8-bit channels of a packed pixel, 16 bits apart
+
+
 def _pack_rgb(bank: np.ndarray) -> np.ndarray:
-    """(10, S, S, 3) uint8 -> flat uint32 RGBA words, so one ``take`` moves a whole pixel."""
-    rgba = np.zeros((*bank.shape[:3], 4), dtype=np.uint8)
-    rgba[..., :3] = bank
-    return rgba.view(np.uint32).reshape(-1)
+    """(10, S, S, 3) uint8 -> flat uint32 words ``R | G << 8 | B << 16``, so that one
+    ``take`` moves a whole pixel and two channels blend at once (see :func:`_blend_packed`)."""
+    b = bank.astype(np.uint32)
+    return (b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16)).reshape(-1)
 
 
 def _patches(packed: np.ndarray, size: int, ids: np.ndarray,
              offsets: np.ndarray) -> np.ndarray:
-    """Gather 32x32 patches from a packed bank (see :func:`_pack_rgb`) of ``size x size``
-    textures: ids (c,), offsets (c, 2) as (row, col) -> uint8 (c, 32, 32, 3) view."""
+    """Gather 32x32 patches from a packed bank of ``size x size`` textures: ids (c,),
+    offsets (c, 2) as (row, col) -> packed uint32 (c, 32, 32)."""
     r = np.arange(PATCH)
     start = (ids * size + offsets[:, 0]) * size + offsets[:, 1]
     flat = start[:, None, None] + (r * size)[None, :, None] + r[None, None, :]
-    return packed.take(flat).view(np.uint8).reshape(len(ids), PATCH, PATCH, 4)[..., :3]
+    return packed.take(flat)
+
+
+def _div255(x: np.ndarray) -> np.ndarray:
+    """Exact ``round(v / 255)`` of both 16-bit fields of ``x`` (each v <= 255 * 255)."""
+    x += np.uint32(0x00800080)
+    x += (x >> 8) & _LOW
+    x >>= 8
+    x &= _LOW
+    return x
+
+
+def _blend_packed(alpha: np.ndarray, fg: np.ndarray, bg: np.ndarray,
+                  out: np.ndarray) -> None:
+    """``alpha * fg + (255 - alpha) * bg`` on packed pixels, written into ``out``
+    (uint8 NCHW). R and B blend together in one uint32 (products stay below 2**16 per
+    field), G on its own: the same exact integer result as :func:`_blend`, in a third of
+    the memory traffic."""
+    a = alpha.astype(np.uint32)
+    ia = np.uint32(255) - a
+    rb = _div255((fg & _LOW) * a + (bg & _LOW) * ia)
+    g = _div255(((fg >> 8) & _LOW) * a + ((bg >> 8) & _LOW) * ia)
+    out[:, 0] = rb
+    out[:, 1] = g
+    out[:, 2] = rb >> 16
 
 
 class WildlifeMNIST(Variant):
@@ -331,7 +358,7 @@ class WildlifeMNIST(Variant):
                 sl = slice(s, s + _CHUNK)
                 fg = _patches(obj_bank, s_obj, pa["obj_texture"][sl], pa["obj_offset"][sl])
                 bg = _patches(bg_bank, s_bg, pa["bg_texture"][sl], pa["bg_offset"][sl])
-                out[sl] = _blend(alpha_pool[idx[sl], :, :, None], fg, bg).transpose(0, 3, 1, 2)
+                _blend_packed(alpha_pool[idx[sl]], fg, bg, out[sl])
             return out
 
         return image
