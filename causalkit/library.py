@@ -282,3 +282,27 @@ def genint_example():
     graph = genint_split()
     assert graph.parents("X") == ["Z1", "Z2", "F"] and graph.parents("Y") == ["C", "X"]
     return DiscreteSCM(graph, dict.fromkeys(graph.nodes, 2), cpts)
+
+
+@register_scm("genint-pitfall", "Deterministic SCM on genint-split where conditioning on a "
+              "nuisance, P(y,x|z), excludes P(y|do(x)) and do(z) does not", _GENINT_SOURCE)
+def genint_pitfall():
+    """``C ~ Bern(1/2)``, ``Z1 := C``, ``X := Z1``, ``Y := C``; ``Z2`` and ``F`` are coin flips.
+
+    ``P(Y=1 | do(X=1)) = 1/2`` because the label ignores the image. Conditioning on
+    ``Z1 = 1`` selects ``C = 1`` and gives the "interval" ``[1, 1]``, which excludes the
+    truth; intervening ``do(Z1 = 1)`` gives ``[1/2, 1/2]``, which is exact.
+    """
+    import numpy as np
+
+    from causalkit.scm import DiscreteSCM
+
+    eye, half = np.eye(2), np.array([0.5, 0.5])
+    cpts = {
+        "C": half, "Z2": np.array([half, half]), "F": half,
+        "Z1": eye,                                                    # P(Z1 | C)
+        "X": np.broadcast_to(eye[:, None, None, :], (2, 2, 2, 2)),    # P(X | Z1, Z2, F)
+        "Y": np.broadcast_to(eye[:, None, :], (2, 2, 2)),             # P(Y | C, X)
+    }
+    graph = genint_split()
+    return DiscreteSCM(graph, dict.fromkeys(graph.nodes, 2), cpts)

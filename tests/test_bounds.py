@@ -19,7 +19,7 @@ from causalkit.bounds import (
     rank_strategies,
 )
 from causalkit.errors import CausalKitError
-from causalkit.library import get_graph
+from causalkit.library import get_graph, get_scm
 from causalkit.scm import DiscreteSCM
 
 # GenInt Figure 4(c) before intervening: latent C confounds both nuisances and Y.
@@ -96,23 +96,8 @@ def test_conditional_form_can_exclude_the_truth():
 def test_concrete_counterexample():
     """C ~ Bern(1/2), Z1 := C, X := Z1, Y := C (Z2, F inert). P(Y=1|do(X=1)) = 1/2, but
     conditioning on Z1 = 1 selects C = 1 and gives the interval [1, 1]."""
-    cards = {v: 2 for v in GRAPH.nodes}
-    eye, half = np.eye(2), np.array([0.5, 0.5])
-    cpts = {}
-    for v in GRAPH.nodes:
-        parents = GRAPH.parents(v)
-        shape = (2,) * len(parents)
-        if v == "C":
-            cpts[v] = half
-        elif v in ("Z1", "X", "Y"):
-            driver = {"Z1": "C", "X": "Z1", "Y": "C"}[v]
-            table = np.zeros(shape + (2,))
-            for idx in itertools.product(range(2), repeat=len(parents)):
-                table[idx] = eye[idx[parents.index(driver)]]
-            cpts[v] = table
-        else:
-            cpts[v] = np.broadcast_to(half, shape + (2,)).copy()
-    model = DiscreteSCM(GRAPH, cards, cpts)
+    model = get_scm("genint-pitfall")
+    assert model.graph == GRAPH
     truth = model.prob({"Y": 1}, do={"X": 1})
     assert truth == pytest.approx(0.5)
     cond = conditional_bounds(model.prob({"X": 1, "Y": 1}, given={"Z1": 1}),

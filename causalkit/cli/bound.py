@@ -160,6 +160,7 @@ def _bound_data(data: Path, treatment: str, outcome: str, x: str | None, y: str 
                                      "interventional": []}
             rows.append([xv, yv, "natural", str(nat.interval), _ci(nat)])
             intervals = [nat.interval]
+            cis = [nat.confidence_interval]
             if inter is not None:
                 keys = np.array(["|".join(r) for r in zip(
                     *(inter.columns[n].astype(str) for n in nuisances), strict=True)])
@@ -172,11 +173,16 @@ def _bound_data(data: Path, treatment: str, outcome: str, x: str | None, y: str 
                         continue
                     e = est(sub, xv, yv)
                     intervals.append(e.interval)
+                    cis.append(e.confidence_interval)
                     entry["interventional"].append({"strategy": gname, **e.to_dict()})
                     rows.append([xv, yv, gname, str(e.interval), _ci(e)])
                 combined = intersect(intervals)
                 entry["intersection"] = combined.to_dict()
-                rows.append([xv, yv, "intersection", str(combined), ""])
+                # Intersecting k intervals each covering with 1 - a covers with >= 1 - k a.
+                ci = intersect(cis) if all(cis) else None
+                entry["intersection"]["ci"] = ci.to_dict() if ci else None
+                rows.append([xv, yv, "intersection", str(combined),
+                             f"{ci} (>= {1 - len(cis) * (1 - confidence):.0%})" if ci else ""])
             results.append(entry)
     header = f"Bounds on P({outcome}=y | do({treatment}=x)) from {data}"
     table = format_table(["x", "y", "source", "interval", f"{confidence:.0%} CI"], rows)
