@@ -166,6 +166,7 @@ def test_download_verifies_and_is_reused(serve, tmp_path, monkeypatch):
     monkeypatch.delenv("CAUSALKIT_MNIST", raising=False)
     src = resolve_source()
     assert "found in the cache" in src.note and len(src.test) == 10000
+    assert resolve_source("download").name == "download"  # verified cache: no network
     # Verified files are not fetched again: an unreachable mirror is never contacted.
     download_mnist(tmp_path / "mnist", mirrors=["http://127.0.0.1:9/"], retries=1)
 

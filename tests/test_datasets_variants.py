@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import shared_data
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from scipy.stats import chi2_contingency
 
 from causalkit.datasets import DATASETS, build_split, get_dataset, get_variant, resolve_source
@@ -18,7 +21,7 @@ from causalkit.datasets.palettes import (
     DOUBLE_FG_PALETTE,
 )
 from causalkit.datasets.textures import load_texture_folder, procedural_textures
-from causalkit.datasets.variants import pad_digits
+from causalkit.datasets.variants import pad_digits, tie_to_label
 from causalkit.errors import DataError
 from causalkit.scm import StructuralCausalModel
 
@@ -49,6 +52,16 @@ def nearest_mean(features, labels):
     means = np.stack([features[labels == k].mean(0) for k in range(10)])
     d = ((features[:, None, :] - means[None]) ** 2).sum(-1)
     return d.argmin(1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(labels=arrays(np.int64, 20, elements=st.integers(0, 9)),
+       u=arrays(np.float64, (20, 2), elements=st.floats(0, 1, exclude_max=True)),
+       rho=st.floats(0, 1))
+def test_tie_to_label_equals_label_exactly_when_the_coin_says_so(labels, u, rho):
+    c = tie_to_label(labels, u, rho)
+    assert c.dtype == np.int64 and c.min() >= 0 and c.max() <= 9
+    np.testing.assert_array_equal(c == labels, u[:, 0] < rho)
 
 
 def test_registry_and_graphs():
