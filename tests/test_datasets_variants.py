@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.stats import chi2_contingency
 
-from causalkit.datasets import DATASETS, build_split, get_dataset, get_variant, resolve_source
+from causalkit.datasets import (
+    DATASETS,
+    build_split,
+    get_dataset,
+    get_scm,
+    get_variant,
+    resolve_source,
+    split_seed,
+)
 from causalkit.datasets.palettes import (
     COLORED_PALETTE,
     DOUBLE_BG_PALETTE,
@@ -274,6 +282,20 @@ def test_variant_is_an_scm_with_an_ood_intervention(src):
     assert np.mean(s["fg_class"] == s["label"]) < 0.2
     t = scm.sample(500, seed=0)  # same seed: the untouched nodes share their noise
     np.testing.assert_array_equal(s["digit"], t["digit"])
+
+
+def test_get_scm_reproduces_splits_and_answers_counterfactuals(src):
+    scm = get_scm("colored-mnist", "ood", source=src)
+    samples = scm.sample(100, seed=split_seed(4, "ood"))
+    split = build(src, "colored-mnist", "ood", seed=4, n=100)
+    np.testing.assert_array_equal(samples["image"], split.images)
+    cf = scm.counterfactual(samples, do={"fg_class": 3})
+    np.testing.assert_array_equal(cf["digit"], samples["digit"])
+    jitter = samples["fg_color"] - COLORED_PALETTE[samples["fg_class"]]
+    recoloured = np.clip(COLORED_PALETTE[3] + jitter, 0, 1)
+    unclipped = np.all((samples["fg_color"] > 0) & (samples["fg_color"] < 1), axis=1)
+    assert np.allclose(cf["fg_color"][unclipped], recoloured[unclipped], atol=1e-6)
+    assert np.all(cf["fg_class"] == 3)
 
 
 def test_torch_dataset_and_registry_names(src):

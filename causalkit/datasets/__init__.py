@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from causalkit.datasets.build import SPLITS, BiasedSplit, build_split, get_variant
+from causalkit.datasets.build import (
+    SPLITS,
+    BiasedSplit,
+    build_split,
+    get_scm,
+    get_variant,
+    split_seed,
+)
 from causalkit.datasets.mnist import (
     DigitPool,
     EmbeddedSourceWarning,
@@ -39,7 +46,8 @@ from causalkit.datasets.variants import (
 from causalkit.errors import DataError
 
 __all__ = [
-    "DATASETS", "SPLITS", "get_dataset", "build_split", "get_variant", "BiasedSplit",
+    "DATASETS", "SPLITS", "get_dataset", "build_split", "get_scm", "get_variant",
+    "split_seed", "BiasedSplit",
     "Variant", "ColoredMNIST", "DoubleColoredMNIST", "WildlifeMNIST", "DigitPool",
     "MnistSource", "EmbeddedSourceWarning", "read_idx", "load_mnist_dir", "load_embedded",
     "download_mnist", "resolve_source",

@@ -32,7 +32,7 @@ from causalkit.datasets.textures import texture_banks
 from causalkit.datasets.variants import VARIANTS, Variant
 from causalkit.errors import DataError
 
-__all__ = ["SPLITS", "BiasedSplit", "build_split", "get_variant", "split_seed"]
+__all__ = ["SPLITS", "BiasedSplit", "build_split", "get_scm", "get_variant", "split_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,25 @@ def _textures_for(variant: Variant, textures: str | os.PathLike | None):
     obj, bg, digest = texture_banks(folder)
     name = f"folder:{Path(folder).expanduser().resolve()}" if folder else "procedural"
     return (obj, bg), name, digest
+
+
+def get_scm(variant: str, split: str = "train", *, rho: float = 1.0,
+            sigma: float | None = None, source: str | MnistSource | None = None,
+            textures: str | os.PathLike | None = None) -> Any:
+    """The SCM behind a split, for sampling, further interventions and counterfactuals.
+
+    ``get_scm(v, s, ...).sample(n, seed=split_seed(seed, s))`` reproduces the samples
+    of ``build_split(v, s, seed=seed, n=n, ...)``; ``scm.counterfactual(samples,
+    do={"fg_class": 3})`` recolours the same digits with their jitter held fixed.
+    """
+    spec = get_variant(variant)
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
+    tex, _, _ = _textures_for(spec, textures)
+    src = source if isinstance(source, MnistSource) else resolve_source(source)
+    pool = src.train if split == "train" else src.test
+    scm = spec.scm(pool.images, pool.labels, rho=rho, sigma=sigma, textures=tex)
+    return spec.ood(scm) if split == "ood" else scm
 
 
 def build_split(variant: str, split: str = "train", *, rho: float = 1.0,
