@@ -1,0 +1,239 @@
+"""ResNets with torchvision's parameter names, and multi-head wrappers.
+
+torchvision does not import in every environment causalkit runs in, yet its ImageNet
+checkpoints are the usual starting point. :class:`ResNet` re-implements the ResNet v1.5
+family (stride in the 3x3 convolution of bottlenecks) with exactly torchvision's module
+names (``conv1``, ``bn1``, ``layer1.0.conv1``, ``layer2.0.downsample.0``, ``fc`` ...), so
+a torchvision ``state_dict`` saved to a file loads with a strict key check
+(:func:`load_torchvision_weights`), no torchvision needed.
+
+``small_input=True`` swaps the ImageNet stem (7x7 stride-2 conv + max-pool) for a 3x3
+stride-1 conv, the usual choice for 32x32 images; such a model cannot take the stem of
+an ImageNet checkpoint (the loader says so).
+
+:class:`MultiHead` puts named linear heads on any backbone that returns features, with
+the interface of :class:`~robust_training.models.MultiHeadCNN` (``forward`` returns a
+dict of logits, ``logits(x, head)``), so every registered objective can train it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from causalkit.errors import CausalKitError, DataError
+
+__all__ = ["BasicBlock", "Bottleneck", "ResNet", "build_resnet", "RESNETS",
+           "load_torchvision_weights", "MultiHead", "multi_head_resnet"]
+
+
+def _conv3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with a residual connection (ResNet-18/34)."""
+
+    expansion = 1
+
+    def __init__(self, cin: int, width: int, stride: int = 1,
+                 downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = _conv3(cin, width, stride)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = _conv3(width, width)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        idt = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + idt)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3 (strided, v1.5), 1x1 expand, residual (ResNet-50/101/152)."""
+
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int = 1,
+                 downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = _conv3(width, width, stride)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, width * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(width * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        idt = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.relu(self.bn3(self.conv3(out)) + idt)
+
+
+class ResNet(nn.Module):
+    """A ResNet with torchvision's module names.
+
+    Parameters
+    ----------
+    block
+        :class:`BasicBlock` or :class:`Bottleneck`.
+    layers
+        Blocks per stage, e.g. ``(2, 2, 2, 2)`` for ResNet-18.
+    num_classes
+        Outputs of ``fc``; 0 makes ``fc`` the identity (a feature extractor).
+    small_input
+        3x3 stride-1 stem without max-pool, for 32x32 images.
+    width
+        Channels of the first stage (64 in torchvision); smaller widths make quick
+        CPU models.
+    """
+
+    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: Sequence[int],
+                 num_classes: int = 1000, *, small_input: bool = False, width: int = 64
+                 ) -> None:
+        super().__init__()
+        self.small_input = small_input
+        if small_input:
+            self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.Identity() if small_input else nn.MaxPool2d(3, 2, 1)
+        self.inplanes = width
+        self.layer1 = self._stage(block, width, layers[0], 1)
+        self.layer2 = self._stage(block, 2 * width, layers[1], 2)
+        self.layer3 = self._stage(block, 4 * width, layers[2], 2)
+        self.layer4 = self._stage(block, 8 * width, layers[3], 2)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.feature_dim = 8 * width * block.expansion
+        self.fc = nn.Linear(self.feature_dim, num_classes) if num_classes else nn.Identity()
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def _stage(self, block, width: int, n: int, stride: int) -> nn.Sequential:
+        down = None
+        if stride != 1 or self.inplanes != width * block.expansion:
+            down = nn.Sequential(nn.Conv2d(self.inplanes, width * block.expansion, 1, stride,
+                                           bias=False),
+                                 nn.BatchNorm2d(width * block.expansion))
+        blocks = [block(self.inplanes, width, stride, down)]
+        self.inplanes = width * block.expansion
+        blocks += [block(self.inplanes, width) for _ in range(1, n)]
+        return nn.Sequential(*blocks)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features ``(N, feature_dim)`` (before ``fc``)."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(self.avgpool(x), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+#: name -> (block, blocks per stage)
+RESNETS = {"resnet18": (BasicBlock, (2, 2, 2, 2)), "resnet34": (BasicBlock, (3, 4, 6, 3)),
+           "resnet50": (Bottleneck, (3, 4, 6, 3)), "resnet101": (Bottleneck, (3, 4, 23, 3)),
+           "resnet152": (Bottleneck, (3, 8, 36, 3))}
+
+
+def build_resnet(arch: str = "resnet18", num_classes: int = 1000, *, seed: int = 0,
+                 small_input: bool = False, width: int = 64) -> ResNet:
+    """A seeded ResNet of the family (``resnet18`` ... ``resnet152``)."""
+    if arch not in RESNETS:
+        raise CausalKitError(f"unknown ResNet {arch!r}; choose one of {sorted(RESNETS)}")
+    block, layers = RESNETS[arch]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ResNet(block, layers, num_classes, small_input=small_input, width=width)
+
+
+def load_torchvision_weights(model: ResNet, path: str | os.PathLike, *,
+                             skip_fc: bool = False) -> ResNet:
+    """Load a torchvision ResNet ``state_dict`` file into ``model`` (strict, weights only).
+
+    ``skip_fc`` keeps the model's own ``fc`` (e.g. 10 classes instead of 1000).
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"],
+                                                                        dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise DataError(f"{path} does not hold a state dict")
+    own = model.state_dict()
+    if skip_fc:
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        state.update({k: v for k, v in own.items() if k.startswith("fc.")})
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                    for k in set(own) & set(state) if state[k].shape != own[k].shape)
+    if missing or unexpected or shapes:
+        hint = (" (a small_input model has a 3x3 conv1; build it with small_input=False to "
+                "load ImageNet weights)" if any(s.startswith("conv1.") for s in shapes) else "")
+        hint += " (pass skip_fc=True to keep a new classifier)" if any(
+            s.startswith("fc.") for s in shapes) else ""
+        raise DataError(f"{path} does not match the model: missing {missing[:10]}, "
+                        f"unexpected {unexpected[:10]}, wrong shapes {shapes[:10]}{hint}")
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+class MultiHead(nn.Module):
+    """Named linear heads on a feature backbone (the MultiHeadCNN interface).
+
+    Parameters
+    ----------
+    backbone
+        A module mapping images to ``(N, feature_dim)`` features (e.g. a ResNet with
+        ``num_classes=0``).
+    feature_dim
+        Size of the features.
+    heads
+        Head names, each predicting ``n_classes`` logits.
+    n_classes
+        Classes per head.
+    """
+
+    def __init__(self, backbone: nn.Module, feature_dim: int,
+                 heads: Sequence[str] = ("label",), n_classes: int = 10) -> None:
+        super().__init__()
+        if not heads:
+            raise CausalKitError("a model needs at least one head")
+        self.backbone = backbone
+        self.heads = nn.ModuleDict({h: nn.Linear(feature_dim, n_classes) for h in heads})
+        self.head_names = tuple(heads)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        z = self.backbone(x)
+        return {h: layer(z) for h, layer in self.heads.items()}
+
+    def logits(self, x: torch.Tensor, head: str | None = None) -> torch.Tensor:
+        """Logits of ``head``, or the mean of all heads' logits when ``head`` is None."""
+        out = self(x)
+        if head is not None:
+            if head not in out:
+                raise CausalKitError(f"no head {head!r}; heads are {list(out)}")
+            return out[head]
+        return torch.stack(list(out.values())).mean(0)
+
+
+def multi_head_resnet(arch: str = "resnet18", heads: Sequence[str] = ("label",),
+                      n_classes: int = 10, *, seed: int = 0, small_input: bool = True,
+                      width: int = 64) -> MultiHead:
+    """A ResNet backbone (``fc`` removed) with named heads."""
+    backbone = build_resnet(arch, 0, seed=seed, small_input=small_input, width=width)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 1)
+        return MultiHead(backbone, backbone.feature_dim, heads, n_classes)
