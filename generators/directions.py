@@ -113,7 +113,7 @@ class Directions:
         """The first ``k`` directions (an error if fewer are stored)."""
         if not 1 <= k <= self.k:
             raise CausalKitError(f"asked for the top {k} directions but only {self.k} are "
-                                 "stored; fit more (e.g. --components) or lower k")
+                                 "stored; fit at least that many or lower k in the strategy")
         return Directions(self.components[:k], self.stds[:k], self.explained_variance[:k],
                           self.layer, self.method, self.fit_truncation, self.n_samples,
                           dict(self.extra))
@@ -135,7 +135,10 @@ class Directions:
     def load(cls, path: str | os.PathLike) -> Directions:
         """Read directions saved by :meth:`save` (no pickles)."""
         try:
-            with np.load(path, allow_pickle=False) as data:
+            data = np.load(path, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single array, not an .npz archive")
+            with data:
                 return cls(data["components"], data["stds"], data["explained_variance"],
                            str(data["layer"]), str(data["method"]),
                            float(data["fit_truncation"]), int(data["n_samples"]))

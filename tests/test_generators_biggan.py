@@ -54,8 +54,8 @@ def test_good_directory_loads_and_generates(gen):
 
 def test_tiny_factory_is_seeded(gen):
     same, other = tiny_biggan(0), tiny_biggan(1)
-    for (k, a), b, c in zip(gen.module.state_dict().items(), same.module.state_dict().values(),
-                            other.module.state_dict().values(), strict=True):
+    for (k, a), b in zip(gen.module.state_dict().items(), same.module.state_dict().values(),
+                         strict=True):
         assert torch.equal(a, b), k
     assert not torch.equal(gen.module.generator.gen_z.weight_orig,
                            other.module.generator.gen_z.weight_orig)

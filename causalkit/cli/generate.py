@@ -39,6 +39,7 @@ def generate(
 ) -> None:
     """Write PNGs in ImageFolder layout, labels.csv and the latent offsets (sharded)."""
     from causalkit.errors import CausalKitError
+    from generators.base import as_label_list
     from generators.directions import Directions, fit_pca_directions, shortcut_directions
     from generators.registry import load_generator
     from generators.strategies import InterventionSampler, Observational, parse_strategy
@@ -52,6 +53,7 @@ def generate(
         raise CausalKitError(f"--classes must be comma-separated integers, got "
                              f"{classes!r}") from None
     gen = load_generator(generator, device=device)
+    as_label_list(class_list, gen.num_classes)  # fail early on bad classes
     dirs = None
     dirs_source = None
     if not isinstance(strat, Observational):
