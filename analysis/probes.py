@@ -179,7 +179,7 @@ def train_regressor(source: InterventionSource, *, n_train: int = 8_000, n_val: 
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss)
+            total += loss.item()
         history.append(total / (n_train // batch_size))
     model.eval()
     fitted = FittedRegressor(model, z_mean.astype(np.float32), z_std, input_size,
@@ -417,19 +417,27 @@ def probe_correlation(source: Any, datasets: Sequence[Any], *,
     """
     start = time.perf_counter()
     say = log or (lambda s: None)
+    # Resolve everything before the (slow) training, so bad input fails fast.
     src = resolve_source(source, strategy, directions=directions,
                          source=(dataset_options or {}).get("source"))
+    loaded = []
+    for spec in datasets:
+        opts = {**(dataset_options or {}), "seed": seed}
+        if max_samples:
+            opts["n"] = max_samples
+        ds = load_image_set(spec, options=opts)
+        n_classes = len(np.unique(ds.labels.numpy()))
+        if max(categories) > n_classes:
+            raise CausalKitError(f"{ds.name} has {n_classes} classes, fewer than N = "
+                                 f"{max(categories)}; lower --categories")
+        loaded.append(ds)
     if regressor is None:
         say(f"training the nuisance regressor on {n_train} images from {src.name} ...")
         regressor = train_regressor(src, n_train=n_train, epochs=epochs, seed=seed,
                                     progress=progress)
         say(f"regressor R² on held-out generated images: {regressor.r2:.3f}")
     results = []
-    for i, spec in enumerate(datasets):
-        opts = {**(dataset_options or {}), "seed": seed}
-        if max_samples:
-            opts["n"] = max_samples
-        ds = load_image_set(spec, options=opts)
+    for i, ds in enumerate(loaded):
         pred = predict_nuisances(regressor, ds.images, progress=progress,
                                  desc=f"g(x) on {ds.name}")
         ratios = label_predictability(pred, ds.labels.numpy(), categories,

@@ -68,6 +68,9 @@ class InterventionSource(Protocol):
 class StrategySource:
     """A generator, its directions and a latent strategy (GenInt's interventions).
 
+    The realisation is :class:`generators.strategies.InterventionSampler`; this class adds
+    seeded uniform classes and returns the offsets as the nuisance vector.
+
     Parameters
     ----------
     generator
@@ -76,61 +79,42 @@ class StrategySource:
         A :class:`~generators.directions.Directions` (at least ``strategy.components``
         of them) or ``None`` for the exact SVD shortcut of an affine first layer.
     strategy
-        A :class:`~causalkit.interventions.LatentStrategy` or its text form.
-    observational
-        Draw plain samples (no offsets; ``z`` is the latent noise itself) -- the
-        "GAN augmentation" baseline of GenInt.
+        A :class:`~causalkit.interventions.LatentStrategy`,
+        :class:`~generators.strategies.Observational`, or their text form
+        (``"t=1,k=60,s=1"``, ``"observational:t=0.2"``). Observational samples record
+        the latent noise itself as ``z`` (there is no manipulation).
     """
 
-    def __init__(self, generator: Any, directions: Any, strategy: Any,
-                 *, observational: bool = False) -> None:
-        from causalkit.interventions import LatentStrategy
+    def __init__(self, generator: Any, directions: Any, strategy: Any) -> None:
+        from generators.strategies import InterventionSampler, Observational, parse_strategy
 
         self.generator = generator
-        self.strategy = strategy if isinstance(strategy, LatentStrategy) else \
-            LatentStrategy.parse(str(strategy))
-        if directions is None:
+        self.strategy = parse_strategy(strategy) if isinstance(strategy, str) else strategy
+        self.observational = isinstance(self.strategy, Observational)
+        if directions is None and not self.observational:
             from generators.directions import shortcut_directions
 
             directions = shortcut_directions(generator)
-        if directions.k < self.strategy.components:
+        if not self.observational and directions.k < self.strategy.components:
             raise CausalKitError(f"the strategy uses k={self.strategy.components} directions "
                                  f"but only {directions.k} are available; lower k or fit more "
                                  "directions")
-        if directions.z_dim != generator.z_dim:
-            raise CausalKitError(f"directions live in a {directions.z_dim}-d latent space but "
-                                 f"the generator's is {generator.z_dim}-d")
-        self.directions = directions.top(self.strategy.components)
-        self.observational = observational
+        self.directions = None if self.observational else \
+            directions.top(self.strategy.components)
+        self.sampler = InterventionSampler(generator, self.strategy, self.directions)
         self.name = f"{getattr(generator, 'name', 'generator')} {self.strategy}"
 
     def sample(self, n: int, *, seed: int, batch_size: int = 256) -> InterventionBatch:
         """``n`` images under the strategy, classes uniform, with their offsets ``z``."""
-        st, g = self.strategy, self.generator
         rng = np.random.default_rng([int(seed), 1])
-        labels = rng.integers(0, g.num_classes, size=n)
-        noise = g.sample_noise(n, st.truncation, seed=int(seed)).cpu()
-        k = self.directions.k
-        offsets = np.zeros((n, k), dtype=np.float32)
-        if not self.observational:
-            m = min(st.per_sample, k)
-            chosen = np.argsort(rng.random((n, k)), axis=1)[:, :m]  # m distinct per sample
-            r = st.scale * self.directions.ranges()
-            vals = rng.uniform(-1.0, 1.0, size=(n, m)) * r[chosen]
-            np.put_along_axis(offsets, chosen, vals.astype(np.float32), axis=1)
-        comps = torch.from_numpy(self.directions.components)
-        if st.centered and not self.observational:
-            # GANSpace's centred edit: drop the sample's own coordinate on moved directions
-            moved = torch.from_numpy((offsets != 0).astype(np.float32))
-            own = (noise @ comps.T) * moved
-            z = noise - own @ comps + torch.from_numpy(offsets) @ comps
-        else:
-            z = noise + torch.from_numpy(offsets) @ comps
-        images = g.generate(z, labels.tolist(), st.truncation, batch_size=batch_size)
+        labels = rng.integers(0, self.generator.num_classes, size=n)
+        images, lat = self.sampler.sample(labels, int(seed), batch_size=batch_size)
         if self.observational:
-            rec, names = noise.numpy().astype(np.float32), [f"z{j}" for j in range(g.z_dim)]
+            rec = lat.z.numpy().astype(np.float32)
+            names = [f"z{j}" for j in range(rec.shape[1])]
         else:
-            rec, names = offsets, [f"u{j}" for j in range(k)]
+            rec = lat.offsets.numpy().astype(np.float32)
+            names = [f"u{j}" for j in range(rec.shape[1])]
         return InterventionBatch(images.clamp(-1, 1), rec, labels.astype(np.int64), names)
 
 
@@ -192,36 +176,15 @@ class SCMSource:
 
 
 def load_generator_spec(spec: str, *, device: Any = "cpu") -> Any:
-    """A generator from its spec: the project factory when present, else the built-ins.
+    """A generator from its spec through :func:`generators.registry.load_generator`
+    (``tiny[:SEED]``, ``biggan:DIR|NAME``, ``small:DIR``, ...)."""
+    from generators.registry import load_generator
 
-    Built-ins: ``tiny-biggan[:SEED]`` (random weights, for tests and docs),
-    ``biggan:DIR|NAME`` and ``small:DIR``.
-    """
-    try:  # the generator factory of issue 5, when it has landed
-        from generators import load_generator  # type: ignore[attr-defined]
-    except ImportError:
-        load_generator = None
-    scheme, _, arg = spec.partition(":")
-    if scheme == "tiny-biggan":
-        from generators.biggan import tiny_biggan
-
-        return tiny_biggan(seed=int(arg or 0), device=device)
-    if load_generator is not None:
-        return load_generator(spec)
-    if scheme == "biggan" and arg:
-        from generators.biggan import load_biggan
-
-        return load_biggan(arg, device=device)
-    if scheme == "small" and arg:
-        from generators.small_gan import load_small_gan
-
-        return load_small_gan(arg, device=device)
-    raise CausalKitError(f"unknown generator {spec!r}; use tiny-biggan[:SEED], biggan:DIR|NAME, "
-                         "small:DIR or scm:VARIANT (ground-truth SCM of a biased MNIST variant)")
+    return load_generator(spec, device=device)
 
 
 def resolve_source(generator: Any, strategy: Any = None, *, directions: Any = None,
-                   observational: bool = False, source: Any = None) -> InterventionSource:
+                   source: Any = None) -> InterventionSource:
     """An :class:`InterventionSource` from CLI-style arguments.
 
     Parameters
@@ -230,9 +193,8 @@ def resolve_source(generator: Any, strategy: Any = None, *, directions: Any = No
         ``"scm:<variant>"`` (ground truth; ``strategy`` is not used), a generator spec
         (see :func:`load_generator_spec`), a generator object, or an existing source.
     strategy
-        A :class:`~causalkit.interventions.LatentStrategy` or its text, e.g.
-        ``"t=1,k=60,s=1"`` (clipped to the generator's latent size is *not* done: a
-        ``k`` above the number of directions is an error).
+        A strategy or its text, e.g. ``"t=1,k=60,s=1"`` or ``"observational:t=0.2"``;
+        ``k`` above the number of directions is an error.
     directions
         A :class:`~generators.directions.Directions`, a path to its ``.npz``, or ``None``
         for the SVD shortcut.
@@ -241,11 +203,16 @@ def resolve_source(generator: Any, strategy: Any = None, *, directions: Any = No
         return generator
     if isinstance(generator, str) and generator.startswith("scm:"):
         return SCMSource(generator[4:], source=source)
+    if strategy is None:
+        raise CausalKitError("a generator-backed source needs --strategy, e.g. t=1,k=8,s=1 "
+                             "or observational:t=0.2")
+    if isinstance(strategy, str):
+        from generators.strategies import parse_strategy
+
+        strategy = parse_strategy(strategy)  # a malformed strategy fails before loading
     gen = load_generator_spec(generator) if isinstance(generator, str) else generator
     if isinstance(directions, (str, bytes)) or hasattr(directions, "__fspath__"):
         from generators.directions import Directions
 
         directions = Directions.load(directions)
-    if strategy is None:
-        raise CausalKitError("a generator-backed source needs --strategy, e.g. t=1,k=8,s=1")
-    return StrategySource(gen, directions, strategy, observational=observational)
+    return StrategySource(gen, directions, strategy)
