@@ -1,1 +1,1 @@
-"""TODO"""
+"""Robust training: classifiers, objectives (a registry) and a seeded trainer."""

@@ -17,7 +17,7 @@ import torch
 from causalkit.errors import CausalKitError
 from generators.cgn.model import MnistCGN
 
-__all__ = ["KeyReport", "check_keys", "load_official", "OFFICIAL_VARIANTS"]
+__all__ = ["KeyReport", "check_keys", "load_official", "load_generator", "OFFICIAL_VARIANTS"]
 
 #: variant name -> folder name under ``cgn_official/``
 OFFICIAL_VARIANTS = {
@@ -104,6 +104,28 @@ def load_official(path_or_variant: str | os.PathLike, *, root: str | os.PathLike
         raise CausalKitError(f"{path} is not a state_dict of tensors; expected the official "
                              "ckp.pth (keys label_emb.*, f_shape.*, f_text1.*, f_text2.*)")
     model = MnistCGN()
+    report = check_keys(model, state)
+    if not report.ok:
+        raise CausalKitError(f"checkpoint {path} does not fit the MNIST CGN: {report}")
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval()
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> MnistCGN:
+    """Load a generator written by our training (``generator.pt``, ``checkpoint.pt``) or
+    an official ``ckp.pth``, of any width: ``ngf`` is read from the weights, then the
+    keys are checked strictly, as in :func:`load_official`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CausalKitError(f"no CGN generator at {path}; pass a generator.pt, "
+                             "checkpoint.pt or official ckp.pth")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("generator"), dict):
+        state = state["generator"]
+    weight = state.get("f_shape.0.weight") if isinstance(state, dict) else None
+    if not isinstance(weight, torch.Tensor):
+        raise CausalKitError(f"{path} holds no CGN state_dict (no f_shape.0.weight)")
+    model = MnistCGN(ngf=weight.shape[0] // (2 * 8 * 8))
     report = check_keys(model, state)
     if not report.ok:
         raise CausalKitError(f"checkpoint {path} does not fit the MNIST CGN: {report}")

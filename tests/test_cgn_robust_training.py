@@ -1,0 +1,112 @@
+"""Objectives registry, the multi-head model, IRM and the CGN heads, and a tiny pipeline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from causalkit.errors import CausalKitError
+from robust_training.models import MultiHeadCNN
+from robust_training.objectives import OBJECTIVES, Objective, get_objective, register_objective
+from robust_training.trainer import TrainData, accuracy, train_classifier
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # 2 threads on a shared 2-core machine spin-wait and run several times slower
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _batch(n=32, seed=0, envs=2):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 10, (n, 3), generator=g)
+    return {"x": torch.rand(n, 3, 32, 32, generator=g) * 2 - 1, "y": y,
+            "real": torch.arange(n) % 2 == 0, "env": torch.arange(n) % envs}
+
+
+def test_registry_has_the_objectives_and_rejects_unknown():
+    assert {"erm", "irm", "cgn-heads"} <= set(OBJECTIVES)
+    with pytest.raises(CausalKitError, match="unknown objective"):
+        get_objective("nope")
+    with pytest.raises(CausalKitError, match="no hyper-parameter"):
+        get_objective("irm", lamda=1)
+    with pytest.raises(ValueError, match="already registered"):
+        register_objective("erm")(Objective)
+
+
+def test_heads_and_mean_logits():
+    model = MultiHeadCNN(("shape", "texture", "background"))
+    x = torch.rand(4, 3, 32, 32)
+    out = model(x)
+    assert set(out) == {"shape", "texture", "background"}
+    assert torch.allclose(model.logits(x), (out["shape"] + out["texture"]
+                                            + out["background"]) / 3, atol=1e-6)
+
+
+def test_irm_penalty_is_weighted_after_annealing():
+    obj = get_objective("irm", penalty_weight=1000.0, anneal_steps=5)
+    model = obj.make_model()
+    batch = _batch()
+    early, logs = obj.loss(model, batch, step=0)
+    late, _ = obj.loss(model, batch, step=5)
+    assert logs["penalty"] > 0
+    expected = (logs["risk"] + 1000.0 * logs["penalty"]) / 1000.0
+    assert late.item() == pytest.approx(expected, rel=1e-4)
+    assert early.item() == pytest.approx(logs["risk"] + logs["penalty"], rel=1e-4)
+
+
+def test_cgn_heads_uses_each_mechanism_label():
+    obj = get_objective("cgn-heads")
+    model = obj.make_model()
+    batch = _batch()
+    batch["real"][:] = False
+    loss, logs = obj.loss(model, batch, 0)
+    with torch.no_grad():
+        out = model(batch["x"])
+    manual = sum(torch.nn.functional.cross_entropy(out[h], batch["y"][:, i])
+                 for i, h in enumerate(("shape", "texture", "background")))
+    assert loss.item() == pytest.approx(manual.item(), rel=1e-5)
+
+
+def test_training_learns_a_colour_rule_and_is_seeded():
+    # class = colour: a CNN must learn it in one short run
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 10, (200,), generator=g)
+    palette = torch.randint(0, 256, (10, 3), generator=g).to(torch.uint8)
+    x = palette[y][:, :, None, None].expand(-1, -1, 32, 32).contiguous()
+    data = TrainData.real_images(x.numpy(), y.numpy())
+    m1, _ = train_classifier("erm", data, epochs=10, batch_size=32, progress=False)
+    m2, _ = train_classifier("erm", data, epochs=10, batch_size=32, progress=False)
+    assert accuracy(m1, x, y) > 0.9
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(),
+                                                 m2.state_dict().values(), strict=True))
+
+
+def test_traindata_validates():
+    with pytest.raises(CausalKitError, match="uint8"):
+        TrainData.real_images(np.zeros((2, 3, 32, 32), np.float32), [0, 1])
+
+
+def test_tiny_pipeline_end_to_end(tmp_path):
+    from robust_training.cgn_mnist import PipelineConfig, run_cgn_mnist
+
+    cfg = PipelineConfig.quick("double-colored", n_train=200, n_ood=100, cgn_iterations=3,
+                               cgn_batch=16, cgn_ngf=8, n_generated=60, per_noise=3,
+                               epochs=0.5)
+    rec = run_cgn_mnist(cfg, tmp_path, progress=False)
+    assert set(rec["results"]) == {"original", "irm-2", "irm-5", "original+gan",
+                                   "original+cgn", "cgn"}
+    for row in rec["results"].values():
+        assert 0.0 <= row["ood"] <= 1.0 and 0.0 <= row["train"] <= 1.0
+    assert "ood_mean_heads" in rec["results"]["cgn"]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["results"] == rec["results"]
+    for name in ("table.txt", "counterfactuals.png", "cgn_samples.png", "train_samples.png",
+                 "counterfactuals.npz", "cgn/log.jsonl"):
+        assert (tmp_path / name).exists(), name
