@@ -40,13 +40,30 @@ def bound(
                                        "comma-separated (repeatable), e.g. Z1 or Z1,Z2."),
     confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.9999),
     list_scms: bool = typer.Option(False, "--list-scms", help="List built-in SCMs."),
+    generator: str = typer.Option(None, "--generator", help="For latent strategies "
+                                  "(--strategy t=1,k=8,s=1): the generator spec (tiny, "
+                                  "small:DIR, biggan:DIR|NAME); --data then names held-out "
+                                  "real images (e.g. colored-mnist:test or a folder)."),
+    directions: Path = typer.Option(None, "--directions", help="Latent directions .npz "
+                                    "(default: SVD shortcut of the first layer)."),
+    sweep: str = typer.Option(None, "--sweep", help="t, k or s: plot log P(x|z) and the "
+                              "bound width against it (one --strategy: default values)."),
+    n_generated: int = typer.Option(2000, "--n-generated", min=10,
+                                    help="Generated images per latent strategy (M)."),
+    n_real: int = typer.Option(1000, "--n-real", min=1, help="Held-out real images."),
+    feature: str = typer.Option("random-conv", "--feature", help="Kernel feature map: "
+                                "random-conv or pixels."),
+    mnist_source: str = typer.Option(None, "--mnist-source", help="MNIST source of named "
+                                     "biased datasets (mnist:DIR, download, embedded)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of generation and subsampling."),
     json_out: bool = JSON_OPTION,
     out: Path = OUT_OPTION,
 ) -> None:
     """Bound P(y | do(x)): natural bounds, bounds under do(z_i), and Theorem 1's ranking.
 
     Give either --data (optionally with --interventional/--nuisance) or --scm with
-    --strategy.
+    --strategy; or latent strategies (--strategy t=1,k=8,s=1, repeatable) with
+    --generator and --data (held-out real images), ranked by log P(x | do(z)).
     """
     from causalkit import library
 
@@ -59,11 +76,26 @@ def bound(
 
     latent = [s for s in strategies if LatentStrategy.looks_like(s)]
     if latent:
-        LatentStrategy.parse(latent[0])  # a malformed value gets its own precise error
-        raise CausalKitError(
-            f"--strategy {latent[0]!r} is a generator-backed latent strategy; it needs "
-            "--generator and a dataset of real images, which this version of causalkit "
-            "does not provide yet. Name nuisance nodes instead, e.g. --strategy Z1")
+        for s in latent:
+            LatentStrategy.parse(s)  # a malformed value gets its own precise error
+        if len(latent) != len(strategies) or scm is not None:
+            raise CausalKitError("latent strategies (t=..,k=..,s=..) go with --generator "
+                                 "and --data; node strategies (Z1) go with --scm")
+        from causalkit.cli._strategy_bound import bound_latent_strategies
+
+        opts = {"source": mnist_source} if mnist_source else {}
+        report = bound_latent_strategies(
+            latent, generator=generator, data=None if data is None else str(data),
+            directions=directions, sweep=sweep, n_generated=n_generated, n_real=n_real,
+            feature=feature, data_options=opts, seed=seed, out=out,
+            progress=not json_out)
+        text = report.pop("_text")
+        write_report(out, "bound.json", report)
+        emit_json(report) if json_out else typer.echo(text)
+        return
+    if generator is not None or sweep is not None:
+        raise CausalKitError("--generator and --sweep go with latent strategies, e.g. "
+                             "--strategy t=1,k=8,s=1")
     if nuisance and interventional is None:
         raise CausalKitError("--nuisance needs --interventional FILE with data gathered "
                              "under do(Z): P(y,x|do(z)) cannot be computed from "
