@@ -1,0 +1,304 @@
+"""A small class-conditional GAN for 3x32x32 images, trainable on a CPU.
+
+It lets the GenInt pipeline (directions, strategies, interventional training) run end to
+end offline, e.g. on double-colored MNIST. The network is DCGAN-like:
+
+* ``embeddings`` -- a bias-free linear map of the one-hot class to a class embedding
+  (so soft labels work as weighted embeddings);
+* ``gen_z`` -- the **affine first layer** on ``cat(z, embedding)``, as in BigGAN, so the
+  GANSpace SVD shortcut applies: its output is ``W_z z + (W_y e(y) + b)`` and the top
+  principal directions of its activations in z-space are the top right singular vectors
+  of the z-block ``W_z = gen_z.weight[:, :z_dim]``;
+* ``blocks.<i>`` -- upsample, 3x3 convolution, conditional BatchNorm (a class-dependent
+  scale and bias), leaky ReLU (4 -> 8 -> 16 -> 32 pixels);
+* ``to_rgb`` -- a 3x3 convolution and tanh.
+
+BatchNorm keeps training stable (without it, short runs collapsed to one colour); the
+generator is used in eval mode only, with running statistics that
+:func:`calibrate_batchnorm` recomputes as exact averages over many batches after
+training, so an image never depends on the rest of its batch. :class:`SmallGANGenerator` wraps the
+network behind the :class:`~generators.base.ConditionalGenerator` protocol;
+:func:`save_small_gan` / :func:`load_small_gan` store it as a directory
+(``config.json`` + ``generator.pt``) with a strict key check.
+
+Examples
+--------
+>>> g = build_small_gan(SmallGANConfig(z_dim=8, ngf=8), seed=0)
+>>> z = g.sample_noise(2, truncation=0.7, seed=1)
+>>> g(z, [3, 4], truncation=0.7).shape
+torch.Size([2, 3, 32, 32])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from causalkit.errors import CausalKitError, DataError
+from causalkit.io import atomic_write, atomic_write_text
+from generators.base import ConditionalGenerator, default_device
+
+__all__ = ["SmallGANConfig", "SmallGANNet", "SmallGANGenerator", "build_small_gan",
+           "save_small_gan", "load_small_gan", "calibrate_batchnorm", "check_state_keys",
+           "register", "load_spec",
+           "CONFIG_NAME", "WEIGHTS_NAME", "AFFINE_LAYER"]
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "generator.pt"
+#: Name of the affine first layer (input ``cat(z, class embedding)``).
+AFFINE_LAYER = "gen_z"
+
+
+@dataclass(frozen=True)
+class SmallGANConfig:
+    """Architecture of the small GAN.
+
+    Attributes
+    ----------
+    z_dim
+        Latent size.
+    num_classes
+        Number of classes.
+    emb_dim
+        Size of the class embedding concatenated to ``z``.
+    ngf
+        Width: the 4x4 base has ``4 * ngf`` channels, then ``2 * ngf``, ``ngf``,
+        ``ngf // 2`` after the three upsampling blocks.
+    image_size
+        Output side; fixed at 32 (three doublings of 4).
+    """
+
+    z_dim: int = 32
+    num_classes: int = 10
+    emb_dim: int = 16
+    ngf: int = 32
+    image_size: int = 32
+
+    def __post_init__(self) -> None:
+        for f in ("z_dim", "num_classes", "emb_dim", "ngf"):
+            v = getattr(self, f)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise CausalKitError(f"SmallGANConfig.{f} must be a positive int, got {v!r}")
+        if self.ngf < 2:
+            raise CausalKitError(f"SmallGANConfig.ngf must be >= 2, got {self.ngf}")
+        if self.image_size != 32:
+            raise CausalKitError(f"the small GAN makes 32x32 images; got image_size="
+                                 f"{self.image_size} (use 32)")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SmallGANConfig:
+        """Build from a dict, refusing unknown keys (they signal a different model)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise DataError(f"unknown small-GAN config keys {unknown}; expected a subset "
+                            f"of {sorted(known)}")
+        return cls(**d)
+
+
+class CondBlock(nn.Module):
+    """Upsample x2, conv 3x3, conditional BatchNorm (class scale/bias), leaky ReLU."""
+
+    def __init__(self, cin: int, cout: int, emb_dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(cout, affine=False)
+        self.affine = nn.Linear(emb_dim, 2 * cout)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.zeros_(self.affine.bias)
+
+    def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.norm(self.conv(F.interpolate(h, scale_factor=2.0, mode="nearest")))
+        gamma, beta = self.affine(emb)[:, :, None, None].chunk(2, dim=1)
+        return F.leaky_relu(h * (1.0 + gamma) + beta, 0.2)
+
+
+class SmallGANNet(nn.Module):
+    """The generator network ``(z, onehot) -> image`` in [-1, 1]."""
+
+    def __init__(self, config: SmallGANConfig) -> None:
+        super().__init__()
+        self.config = config
+        c0, ngf = 4 * config.ngf, config.ngf
+        self.embeddings = nn.Linear(config.num_classes, config.emb_dim, bias=False)
+        self.gen_z = nn.Linear(config.z_dim + config.emb_dim, c0 * 16)
+        self.norm0 = nn.BatchNorm2d(c0)
+        widths = [c0, 2 * ngf, ngf, max(ngf // 2, 1)]
+        self.blocks = nn.ModuleList(CondBlock(a, b, config.emb_dim)
+                                    for a, b in zip(widths[:-1], widths[1:], strict=True))
+        self.to_rgb = nn.Conv2d(widths[-1], 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        emb = self.embeddings(onehot)
+        h = self.gen_z(torch.cat([z, emb], dim=1))
+        h = F.leaky_relu(self.norm0(h.view(z.shape[0], -1, 4, 4)), 0.2)
+        for block in self.blocks:
+            h = block(h, emb)
+        return torch.tanh(self.to_rgb(h))
+
+
+class SmallGANGenerator(ConditionalGenerator):
+    """The small GAN behind the generator protocol.
+
+    Hookable layers: ``embeddings``, ``gen_z`` (the affine first layer), ``norm0``,
+    ``blocks.<i>`` (and their ``conv`` / ``affine``), ``to_rgb``.
+
+    Parameters
+    ----------
+    net
+        A :class:`SmallGANNet`; it is put in eval mode.
+    name
+        A description for messages (e.g. the folder it came from).
+    device
+        Where to run; default CUDA when available.
+    """
+
+    #: The affine first layer, for the directions' SVD shortcut.
+    affine_layer = AFFINE_LAYER
+
+    def __init__(self, net: SmallGANNet, name: str = "small-gan",
+                 device: str | torch.device | None = None) -> None:
+        self.module = net.eval()
+        self.config = net.config
+        self.z_dim = net.config.z_dim
+        self.num_classes = net.config.num_classes
+        self.image_size = net.config.image_size
+        self.name = name
+        self.module.to(device if device is not None else default_device())
+
+    def _forward(self, z: torch.Tensor, onehot: torch.Tensor,
+                 truncation: float) -> torch.Tensor:
+        # The truncation only scales the noise; this network has no per-truncation stats.
+        return self.module(z, onehot)
+
+    def z_weight(self) -> torch.Tensor:
+        """The z-block ``gen_z.weight[:, :z_dim]`` of the affine first layer (a copy)."""
+        return self.module.gen_z.weight[:, : self.z_dim].detach().clone()
+
+
+@torch.no_grad()
+def calibrate_batchnorm(net: SmallGANNet, *, batches: int = 50, batch_size: int = 256,
+                        seed: int = 0) -> SmallGANNet:
+    """Recompute the BatchNorm running statistics as exact averages over fresh samples.
+
+    The statistics of the (EMA) weights are what eval mode needs; the running averages
+    collected during training belong to older weights. Draws ``batches`` batches of
+    truncation-1 noise and uniform classes (seeded) and returns ``net`` in eval mode.
+    """
+    from generators.base import truncated_normal
+
+    cfg = net.config
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average = exact mean over the batches
+    gen = torch.Generator().manual_seed(seed)
+    dev = next(net.parameters()).device
+    net.train()
+    for _ in range(batches):
+        z = truncated_normal(batch_size, cfg.z_dim, 1.0, generator=gen).to(dev)
+        y = torch.randint(0, cfg.num_classes, (batch_size,), generator=gen)
+        net(z, F.one_hot(y, cfg.num_classes).float().to(dev))
+    for m in bns:
+        m.momentum = 0.1
+    return net.eval()
+
+
+def build_small_gan(config: SmallGANConfig | None = None, *, seed: int = 0,
+                    device: str | torch.device | None = None) -> SmallGANGenerator:
+    """A randomly initialised small GAN (seeded: same seed, same weights)."""
+    config = config or SmallGANConfig()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = SmallGANNet(config)
+    return SmallGANGenerator(net, name="small-gan(random)", device=device)
+
+
+def check_state_keys(module: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Raise :class:`DataError` listing missing, unexpected and wrongly shaped tensors."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                    for k in set(own) & set(state) if state[k].shape != own[k].shape)
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected}")
+        if shapes:
+            parts.append(f"wrong shapes {shapes}")
+        raise DataError(f"weights in {where} do not match the model: " + "; ".join(parts)
+                        + ". Check that config.json belongs to these weights.")
+
+
+def save_small_gan(generator: SmallGANGenerator | SmallGANNet, folder: str | os.PathLike,
+                   extra: dict[str, Any] | None = None) -> Path:
+    """Write ``config.json`` and ``generator.pt`` (state dict) into ``folder`` atomically.
+
+    ``extra`` (JSON-serialisable, e.g. training provenance) is stored under
+    ``"provenance"`` in the config file and ignored by the loader.
+    """
+    net = generator.module if isinstance(generator, SmallGANGenerator) else generator
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    atomic_write(folder / WEIGHTS_NAME, lambda fh: torch.save(state, fh))
+    cfg: dict[str, Any] = {"model": "small-gan", **asdict(net.config)}
+    if extra:
+        cfg["provenance"] = extra
+    atomic_write_text(folder / CONFIG_NAME, json.dumps(cfg, indent=2) + "\n")
+    return folder
+
+
+def load_small_gan(folder: str | os.PathLike, *,
+                   device: str | torch.device | None = None) -> SmallGANGenerator:
+    """Load a small GAN saved by :func:`save_small_gan` (strict keys, weights only)."""
+    folder = Path(folder).expanduser()
+    cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+    for p in (cfg_path, w_path):
+        if not p.is_file():
+            raise DataError(f"{p} not found: a small-GAN directory holds {CONFIG_NAME} and "
+                            f"{WEIGHTS_NAME} (train one with generators.small_gan_train)")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{cfg_path} is not valid JSON ({e})") from None
+    if cfg.pop("model", "small-gan") != "small-gan":
+        raise DataError(f"{cfg_path} does not describe a small GAN")
+    cfg.pop("provenance", None)
+    config = SmallGANConfig.from_dict(cfg)
+    state = torch.load(w_path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise DataError(f"{w_path} does not hold a state dict")
+    net = SmallGANNet(config)
+    check_state_keys(net, state, str(w_path))
+    net.load_state_dict(state, strict=True)
+    return SmallGANGenerator(net, name=f"small:{folder}", device=device)
+
+
+def load_spec(arg: str, device: torch.device | str | None = None) -> SmallGANGenerator:
+    """Loader for the generator registry: ``small:DIR`` -> :func:`load_small_gan`."""
+    if not arg:
+        raise CausalKitError("small needs a folder: small:DIR (a directory written by "
+                             "save_small_gan, e.g. runs/small_gan/generator)")
+    return load_small_gan(arg, device=device)
+
+
+def register() -> None:
+    """Register the ``small`` scheme in :mod:`generators.registry` (``small:DIR``).
+
+    The registry can also list it lazily with the entry
+    ``"small": "generators.small_gan:load_spec"``.
+    """
+    from generators.registry import register_generator
+
+    register_generator("small", "generators.small_gan:load_spec", replace=True)
