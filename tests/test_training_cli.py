@@ -1,0 +1,59 @@
+"""``causalkit train`` / ``evaluate`` end to end on tiny settings (embedded MNIST subset)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from typer.testing import CliRunner
+
+from causalkit.cli import app
+from generators.small_gan import SmallGANConfig, build_small_gan, save_small_gan
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def small_gan(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gan") / "g"
+    save_small_gan(build_small_gan(SmallGANConfig(z_dim=8, emb_dim=4, ngf=4), seed=0), d)
+    return d
+
+
+def _run(args):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return runner.invoke(app, args)
+
+
+def test_train_genint_transfer_and_evaluate(tmp_path, small_gan):
+    out = tmp_path / "run"
+    res = _run(["train", "--method", "genint-transfer", "--out", str(out), "--source",
+                "embedded", "--n-train", "200", "--generator", f"small:{small_gan}",
+                "--gen-per-class", "3", "--transfer-n", "8", "--transfer-steps", "2",
+                "--steps", "3", "--batch-size", "8", "--gen-batch-size", "4",
+                "--transfer-batch-size", "4", "--lambda2", "0.5", "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output[res.output.index("{"):])
+    assert report["streams"] == {"real": {"n": 200, "batch_size": 8},
+                                 "int": {"n": 30, "batch_size": 4},
+                                 "transfer": {"n": 8, "batch_size": 4}}
+    assert 0.0 <= report["ood_accuracy"] <= 1.0
+    cfg = json.loads((out / "model.json").read_text())["fit_config"]
+    assert cfg["hparams"] == {"lambda1": 1.0, "lambda2": 0.5}
+    res = _run(["evaluate", "--model", str(out), "--data", "double-colored-mnist:ood",
+                "--source", "embedded", "--json"])
+    assert res.exit_code == 0, res.output
+    ev = json.loads(res.output[res.output.index("{"):])
+    assert ev["n"] == 1000 and ev["accuracy"] == pytest.approx(report["ood_accuracy"])
+
+
+def test_user_errors_exit_2(tmp_path):
+    res = _run(["train", "--method", "genint", "--out", str(tmp_path / "x"), "--source",
+                "embedded", "--n-train", "50", "--steps", "1"])
+    assert res.exit_code == 2 and "needs --generator" in res.output
+    res = _run(["train", "--method", "sgd", "--out", str(tmp_path / "y")])
+    assert res.exit_code == 2 and "unknown --method" in res.output
+    res = _run(["evaluate", "--model", str(tmp_path / "nothing")])
+    assert res.exit_code == 2 and "not a trained-model folder" in res.output
