@@ -117,8 +117,8 @@ def style_distance(a: torch.Tensor, b: torch.Tensor, kind: str = "gram") -> torc
 
 
 def style_transfer(content: torch.Tensor, style: torch.Tensor, features: nn.Module, *,
-                   steps: int = 30, lr: float = 0.05, content_weight: float = 1.0,
-                   style_weight: float = 1e3, content_layers: Sequence[int] = (-1,),
+                   steps: int = 20, lr: float = 0.1, content_weight: float = 1e4,
+                   style_weight: float = 1e4, content_layers: Sequence[int] = (-1,),
                    style_layers: Sequence[int] | None = None, kind: str = "gram"
                    ) -> torch.Tensor:
     """``T(I, X)``: images with the content of ``content`` and the style of ``style``.
@@ -132,7 +132,10 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor, features: nn.Modu
     steps, lr
         Adam steps on the pixels, starting from ``content``.
     content_weight, style_weight
-        Weights of the content match and the style match.
+        Weights of the content match and the style match. The defaults (equal weights,
+        20 steps of lr 0.1) were picked by eye on double-colored MNIST with random
+        features: the background moves most of the way to the style's colour while the
+        digit stays legible; a 10x smaller content weight erases thin strokes.
     content_layers, style_layers
         Indices into the feature list (default style: all layers).
     kind
