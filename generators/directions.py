@@ -195,7 +195,7 @@ def _fix_signs(u: np.ndarray) -> np.ndarray:
 
 def fit_pca_directions(gen: ConditionalGenerator, *, k: int | None = None,
                        layer: str = DEFAULT_LAYER, n_samples: int = 20_000,
-                       batch_size: int = 500, truncation: float = 1.0,
+                       batch_size: int | None = None, truncation: float = 1.0,
                        classes: Sequence[int] | None = None, seed: int = 0,
                        progress: bool = True) -> Directions:
     """GANSpace directions: PCA on ``layer``'s activations, regressed back to ``z``.
@@ -210,7 +210,9 @@ def fit_pca_directions(gen: ConditionalGenerator, *, k: int | None = None,
         Name of the layer to hook (see ``gen.layers()``).
     n_samples, batch_size
         Samples for the PCA (and, regenerated from the same seed, the regression);
-        each batch is one class, and ``batch_size`` must be at least ``k + 1``.
+        each batch is one class, and ``batch_size`` must be at least ``k + 1``
+        (default ``max(128, 2 k)``; incremental PCA costs about ``(k + b)^2 / b`` per
+        sample, so batches much larger than ``k`` are slower, not faster).
     truncation
         Truncation of the latents used for fitting.
     classes
@@ -232,6 +234,7 @@ def fit_pca_directions(gen: ConditionalGenerator, *, k: int | None = None,
     k = gen.z_dim if k is None else int(k)
     if not 1 <= k <= gen.z_dim:
         raise CausalKitError(f"k must be in 1..{gen.z_dim} (the latent size), got {k}")
+    batch_size = max(128, 2 * k) if batch_size is None else int(batch_size)
     if batch_size < k + 1 or n_samples < batch_size:
         raise CausalKitError(f"need batch_size >= k + 1 = {k + 1} and n_samples >= "
                              f"batch_size; got batch_size={batch_size}, n_samples={n_samples}")

@@ -4,7 +4,8 @@ A spec is ``scheme[:argument]``. Built in:
 
 * ``biggan:DIR`` -- a folder with ``config.json`` + ``pytorch_model.bin`` (strict keys);
 * ``biggan:NAME`` -- ``biggan-deep-128/256/512`` through the offline-first cache;
-* ``tiny[:SEED]`` -- the tiny random-weights BigGAN (tests and docs).
+* ``tiny[:SEED]`` -- the tiny random-weights BigGAN (tests and docs);
+* ``small:DIR`` -- the small trainable GAN (:mod:`generators.small_gan`).
 
 Another generator adds itself with :func:`register_generator`; e.g. a small GAN module
 calls ``register_generator("small", load_small)`` and ``causalkit generate --generator
@@ -29,6 +30,9 @@ Loader = Callable[[str, "torch.device | str | None"], ConditionalGenerator]
 _LOADERS: dict[str, Loader | str] = {
     "biggan": "generators.registry:_load_biggan",
     "tiny": "generators.registry:_load_tiny",
+    # The small trainable GAN registers itself too; this entry makes "small:DIR" work
+    # without importing it first.
+    "small": "generators.small_gan:load_spec",
 }
 
 
@@ -58,7 +62,11 @@ def load_generator(spec: str, device: torch.device | str | None = None
                              "(e.g. biggan:biggan-deep-256, biggan:/path/to/dir, tiny:0)")
     if isinstance(loader, str):
         module, _, name = loader.partition(":")
-        loader = getattr(importlib.import_module(module), name)
+        try:
+            loader = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as exc:
+            raise CausalKitError(f"generator scheme {scheme!r} needs {loader}, which "
+                                 f"cannot be imported ({exc})") from None
     gen = loader(arg, device)
     gen.name = spec
     return gen

@@ -22,9 +22,13 @@ from generators.biggan import (
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
+    # The test machine is shared: oversubscribed BLAS threads make runs 10x slower.
+    from threadpoolctl import threadpool_limits
+
     old = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(1):
+        yield
     torch.set_num_threads(old)
 
 
