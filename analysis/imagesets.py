@@ -304,8 +304,10 @@ def load_image_set(spec: Any, *, options: Mapping[str, Any] | None = None,
     if base in DATASETS:
         kwargs = {k: opts[k] for k in ("rho", "source", "sigma", "cache", "textures")
                   if k in opts}
-        ds = get_dataset(base, split or "train", seed=seed, n=n, **kwargs)
-        return from_dataset(ds, label)
+        # Build the whole pool and subsample: asking the SCM for more samples than the
+        # pool holds would repeat digits.
+        ds = get_dataset(base, split or "train", seed=seed, **kwargs)
+        return from_dataset(ds, label, n=n, seed=seed)
     if base == "cgn":
         return _cgn_counterfactuals(split, n or 2000, seed, label)
     if Path(text).is_dir():
