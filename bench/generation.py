@@ -20,6 +20,7 @@ meant for a GPU, at batch 64).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -27,6 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
+# OpenBLAS threads spin-wait: on a shared machine two of them per process are far slower
+# than one. Set before numpy/scipy load (threadpoolctl misses libraries loaded later).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import torch  # noqa: E402
 from _machine import machine_info  # noqa: E402
@@ -59,25 +64,35 @@ def throughput(gen, dirs, strategy, batch: int, repeats: int) -> dict:
     labels = torch.arange(batch) % gen.num_classes
     device = gen.device
     plain, inter, lat_plain, lat_inter = [], [], [], []
+    def plain_once(r):
+        t0 = time.perf_counter()
+        z = gen.sample_noise(batch, strategy.truncation, seed=r)
+        t1 = time.perf_counter()
+        gen(z, labels, strategy.truncation)
+        _sync(device)
+        return time.perf_counter() - t0, t1 - t0
+
+    def inter_once(r):
+        t0 = time.perf_counter()
+        b = sample_latents(strategy, batch, gen.z_dim, directions=dirs, seed=r)
+        z_star = b.z_star.to(device)
+        t1 = time.perf_counter()
+        gen(z_star, labels, b.truncation)
+        _sync(device)
+        return time.perf_counter() - t0, t1 - t0
+
     with torch.no_grad():
         for r in range(repeats + 1):  # the first round warms up and is dropped
-            t0 = time.perf_counter()
-            z = gen.sample_noise(batch, strategy.truncation, seed=r)
-            t1 = time.perf_counter()
-            gen(z, labels, strategy.truncation)
-            _sync(device)
-            t2 = time.perf_counter()
-            b = sample_latents(strategy, batch, gen.z_dim, directions=dirs, seed=r)
-            z_star = b.z_star.to(device)
-            t3 = time.perf_counter()
-            gen(z_star, labels, b.truncation)
-            _sync(device)
-            t4 = time.perf_counter()
+            # Alternate which goes first, so that drifting load favours neither.
+            if r % 2:
+                (pt, pl), (it, il) = plain_once(r), inter_once(r)
+            else:
+                (it, il), (pt, pl) = inter_once(r), plain_once(r)
             if r:
-                plain.append(t2 - t0)
-                inter.append(t4 - t2)
-                lat_plain.append(t1 - t0)
-                lat_inter.append(t3 - t2)
+                plain.append(pt)
+                inter.append(it)
+                lat_plain.append(pl)
+                lat_inter.append(il)
     med = statistics.median
     forward = med(plain) - med(lat_plain)
     return dict(batch=batch, repeats=repeats,
@@ -121,9 +136,6 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "generation.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(args.threads)  # numpy/scipy BLAS too (sklearn's IncrementalPCA)
 
     if args.arch == "cpu-set":
         models = [("tiny (32x32, z 8, ch 4)", tiny_biggan(0, device=args.device), 64, 8,

@@ -25,6 +25,7 @@ interpolation between two stored truncations weighs them the wrong way round
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -438,6 +439,13 @@ def save_tiny_biggan(path: str | os.PathLike, seed: int = 0, **overrides: Any) -
     return save_biggan(model, path)
 
 
+@functools.lru_cache(maxsize=4)
+def _tiny_files(seed: int) -> tuple[bytes, bytes]:
+    with tempfile.TemporaryDirectory(prefix="tiny_biggan_") as tmp:
+        save_tiny_biggan(tmp, seed)
+        return ((Path(tmp) / CONFIG_NAME).read_bytes(), (Path(tmp) / WEIGHTS_NAME).read_bytes())
+
+
 def tiny_biggan(seed: int = 0, device: str | torch.device | None = "cpu",
                 **overrides: Any) -> BigGANGenerator:
     """The tiny random-weights BigGAN (32x32, 10 classes, z_dim 8), via the strict loader.
@@ -446,7 +454,12 @@ def tiny_biggan(seed: int = 0, device: str | torch.device | None = "cpu",
     exercises the same path as real weights. Same seed, same weights.
     """
     with tempfile.TemporaryDirectory(prefix="tiny_biggan_") as tmp:
-        save_tiny_biggan(tmp, seed, **overrides)
+        if overrides:
+            save_tiny_biggan(tmp, seed, **overrides)
+        else:  # building (calibration) takes seconds; the saved bytes are cached
+            config_bytes, weight_bytes = _tiny_files(seed)
+            (Path(tmp) / CONFIG_NAME).write_bytes(config_bytes)
+            (Path(tmp) / WEIGHTS_NAME).write_bytes(weight_bytes)
         gen = load_biggan_dir(tmp, device=device)
     gen.name = f"tiny:{seed}"
     return gen

@@ -20,6 +20,9 @@ from generators.directions import (
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     # The test machine is shared: oversubscribed BLAS threads make runs 10x slower.
+    # Load scipy/sklearn first: threadpoolctl only limits libraries already loaded.
+    import scipy.linalg  # noqa: F401
+    import sklearn.decomposition  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     old = torch.get_num_threads()

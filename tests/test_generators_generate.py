@@ -21,6 +21,9 @@ ARGS = ["generate", "--generator", "tiny:0", "--strategy", "t=0.8,k=6,s=1,n=3",
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     # The test machine is shared: oversubscribed BLAS threads make runs 10x slower.
+    # Load scipy/sklearn first: threadpoolctl only limits libraries already loaded.
+    import scipy.linalg  # noqa: F401
+    import sklearn.decomposition  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     old = torch.get_num_threads()
