@@ -179,7 +179,9 @@ class ConditionalGenerator(ABC):
             raise CausalKitError(f"{z.shape[0]} latents but {onehot.shape[0]} labels")
         return self._forward(z.to(self.device, torch.float32), onehot, truncation)
 
-    __call__ = forward
+    def __call__(self, z: torch.Tensor, y: Any, truncation: float = 1.0) -> torch.Tensor:
+        """Same as :meth:`forward`."""
+        return self.forward(z, y, truncation)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, y: Any, truncation: float = 1.0, *,
