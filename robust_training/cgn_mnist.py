@@ -69,6 +69,8 @@ class PipelineConfig:
     n_generated: int = 4000  # size of the GAN-sample and the counterfactual sets
     per_noise: int = 4
     epochs: float = 3.0
+    steps: int | None = None  # classifier steps; overrides epochs (same budget per method)
+    lr: float = 2e-3
     batch_size: int = 128
     seed: int = 0
     methods: tuple[str, ...] = METHODS
@@ -78,7 +80,7 @@ class PipelineConfig:
     def quick(cls, variant: str, **kw: Any) -> PipelineConfig:
         """Minutes on 2 CPU cores: the embedded 5k MNIST, a short, narrow CGN."""
         base = dict(source="embedded", cgn_iterations=300, cgn_batch=32, cgn_ngf=16,
-                    n_generated=4000, epochs=3.0)
+                    n_generated=4000, steps=300)
         return cls(variant=variant, **{**base, **kw})
 
     @classmethod
@@ -120,10 +122,11 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     name = DATASET_NAMES[config.variant]
     textures = config.textures if config.variant == "wildlife" else None
     times: dict[str, float] = {}
+    cpu: dict[str, float] = {}  # process CPU seconds: informative on a shared machine
     seed = config.seed
 
     # 1. data -------------------------------------------------------------------------
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     common = dict(source=config.source, textures=textures)
     train = build_split(name, "train", rho=1.0, seed=seed, n=config.n_train, **common)
     ood = build_split(name, "ood", seed=seed, n=config.n_ood, **common)
@@ -134,13 +137,14 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
             envs[method] = [build_split(name, "train", rho=r, seed=seed + 1 + i, n=per_env,
                                         **common) for i, r in enumerate(rhos)]
     times["data"] = time.perf_counter() - t0
+    cpu["data"] = time.process_time() - c0
     _log(f"data: {len(train)} train / {len(ood)} OOD images "
          f"({train.meta.get('source_name')}) in {times['data']:.1f}s", progress)
     save_grid(out / "train_samples.png", torch.as_tensor(train.images[:40]), nrow=10)
     save_grid(out / "ood_samples.png", torch.as_tensor(ood.images[:40]), nrow=10)
 
     # 2. CGN --------------------------------------------------------------------------
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     cgn_log: list[dict] = []
     if config.cgn == "train":
         cfg = preset(config.variant, iterations=config.cgn_iterations,
@@ -154,10 +158,11 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     else:
         cgn = load_generator(config.cgn, device=device)
     times["cgn"] = time.perf_counter() - t0
+    cpu["cgn"] = time.process_time() - c0
     _log(f"cgn ({config.cgn}): {times['cgn']:.1f}s", progress)
 
     # 3. generated data ---------------------------------------------------------------
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     need_gan = "original+gan" in config.methods
     need_cf = any(m in config.methods for m in ("original+cgn", "cgn"))
     gan = (generate_counterfactuals(cgn, config.n_generated, per_noise=1, randomise=(),
@@ -165,6 +170,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     cf = (generate_counterfactuals(cgn, config.n_generated, per_noise=config.per_noise,
                                    seed=seed + 200, progress=progress) if need_cf else None)
     times["generate"] = time.perf_counter() - t0
+    cpu["generate"] = time.process_time() - c0
     if cf is not None:
         cf.save(out / "counterfactuals.npz")
         save_grid(out / "counterfactuals.png",
@@ -174,7 +180,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     _log(f"generate: {times['generate']:.1f}s", progress)
 
     # 4. classifiers ------------------------------------------------------------------
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     real = TrainData.real_images(train.images, train.labels)
     results: dict[str, dict[str, Any]] = {}
     for method in config.methods:
@@ -193,9 +199,9 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
             objective = "cgn-heads"
             gen = TrainData.generated(cf.images, cf.shape, cf.texture, cf.background)
             data = TrainData.concat(real, gen) if method == "original+cgn" else gen
-        model, _ = train_classifier(objective, data, epochs=config.epochs,
-                                    batch_size=config.batch_size, seed=seed, device=device,
-                                    progress=progress)
+        model, _ = train_classifier(objective, data, epochs=config.epochs, steps=config.steps,
+                                    batch_size=config.batch_size, lr=config.lr, seed=seed,
+                                    device=device, progress=progress)
         row = {"objective": objective, "n_train": len(data),
                "train": accuracy(model, data.images, data.labels[:, 0]),
                "ood": accuracy(model, ood.images, ood.labels)}
@@ -205,6 +211,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
         results[method] = row
         _log(f"{method}: train {row['train']:.3f}  ood {row['ood']:.3f}", progress)
     times["classify"] = time.perf_counter() - t0
+    cpu["classify"] = time.process_time() - c0
 
     record = {
         "variant": config.variant, "config": asdict(config),
@@ -213,6 +220,9 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
         "results": results,
         "seconds": {k: round(v, 2) for k, v in times.items()},
         "seconds_total": round(sum(times.values()), 2),
+        "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
+        "cpu_seconds_total": round(sum(cpu.values()), 2),
+        "torch_threads": torch.get_num_threads(),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "device": str(device),
         "cgn_final_log": cgn_log[-1] if cgn_log else None,
@@ -233,7 +243,8 @@ def format_results(record: dict[str, Any]) -> str:
         lines.append(f"{method:<14} {100 * row['train']:>8.1f} {100 * row['ood']:>8.1f} "
                      f"{mh:>17}")
     secs = ", ".join(f"{k} {v:.0f}s" for k, v in record["seconds"].items())
-    lines.append(f"time: {secs}; total {record['seconds_total']:.0f}s; "
+    lines.append(f"wall time: {secs}; total {record['seconds_total']:.0f}s "
+                 f"(process CPU {record.get('cpu_seconds_total', 0):.0f}s); "
                  f"peak RSS {record['peak_rss_mb']:.0f} MB")
     return "\n".join(lines)
 

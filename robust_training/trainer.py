@@ -69,7 +69,8 @@ class TrainData:
 
 
 def train_classifier(objective: str | Objective, data: TrainData, *, epochs: float = 3,
-                     batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                     steps: int | None = None, batch_size: int = 128, lr: float = 2e-3,
+                     seed: int = 0,
                      device: str | torch.device | None = None, progress: bool = True,
                      ) -> tuple[MultiHeadCNN, list[dict]]:
     """Train a fresh model with ``objective`` on ``data`` (Adam, seeded batches).
@@ -82,6 +83,9 @@ def train_classifier(objective: str | Objective, data: TrainData, *, epochs: flo
         The training set.
     epochs : float
         Passes over ``data`` (fractions allowed).
+    steps : int, optional
+        Number of optimisation steps; overrides ``epochs`` (equal budgets across
+        methods whose data sets differ in size).
     batch_size, lr, seed : int, float, int
         Optimisation settings; same seed, same model.
     device : optional
@@ -102,7 +106,10 @@ def train_classifier(objective: str | Objective, data: TrainData, *, epochs: flo
     model.predict_head = obj.predict_head  # type: ignore[attr-defined]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n = len(data)
-    steps = max(1, int(round(epochs * n / batch_size)))
+    if steps is None:
+        steps = max(1, int(round(epochs * n / batch_size)))
+    elif steps < 1:
+        raise CausalKitError(f"steps must be >= 1, got {steps}")
     per_epoch = max(1, n // batch_size)
     gen = torch.Generator().manual_seed(seed)
     history: list[dict] = []

@@ -81,8 +81,10 @@ def test_training_learns_a_colour_rule_and_is_seeded():
     palette = torch.randint(0, 256, (10, 3), generator=g).to(torch.uint8)
     x = palette[y][:, :, None, None].expand(-1, -1, 32, 32).contiguous()
     data = TrainData.real_images(x.numpy(), y.numpy())
-    m1, _ = train_classifier("erm", data, epochs=10, batch_size=32, progress=False)
-    m2, _ = train_classifier("erm", data, epochs=10, batch_size=32, progress=False)
+    m1, _ = train_classifier("erm", data, epochs=10, batch_size=32, lr=1e-3,
+                                 progress=False)
+    m2, _ = train_classifier("erm", data, epochs=10, batch_size=32, lr=1e-3,
+                                 progress=False)
     assert accuracy(m1, x, y) > 0.9
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(),
                                                  m2.state_dict().values(), strict=True))

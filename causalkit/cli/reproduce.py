@@ -44,10 +44,14 @@ def cgn_mnist(
     cgn_iterations: int = typer.Option(None, "--cgn-iterations", min=1),
     n_generated: int = typer.Option(None, "--n-generated", min=1,
                                     help="Size of the CGN-sample and counterfactual sets."),
-    epochs: float = typer.Option(None, "--epochs", min=0.01),
+    epochs: float = typer.Option(None, "--epochs", min=0.01, help="Classifier epochs."),
+    steps: int = typer.Option(None, "--steps", min=1, help="Classifier steps (overrides "
+                              "--epochs; the quick preset uses 300)."),
     seed: int = typer.Option(0, "--seed", min=0),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if "
                                "available)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="CPU threads for torch (1 "
+                                "is fastest on a busy shared machine)."),
     json_out: bool = JSON_OPTION,
     out: Path = OUT_OPTION,
 ) -> None:
@@ -62,16 +66,18 @@ def cgn_mnist(
     overrides = {k: v for k, v in dict(
         cgn=cgn, textures=str(textures) if textures else None,
         official_root=str(official_root) if official_root else None,
-        cgn_iterations=cgn_iterations, n_generated=n_generated, epochs=epochs, seed=seed,
+        cgn_iterations=cgn_iterations, n_generated=n_generated, epochs=epochs, steps=steps,
+        seed=seed,
     ).items() if v is not None}
+    if epochs is not None and steps is None:
+        overrides["steps"] = None  # --epochs replaces the preset's step budget
     if source is not None:
         overrides["source"] = source
     elif not quick:
         overrides["source"] = None  # full run: resolve_source's default
     config = (PipelineConfig.quick if quick else PipelineConfig.full)(variant, **overrides)
     out = out or Path("runs") / f"cgn-mnist-{variant}{'-quick' if quick else ''}"
-    if device is None and not torch.cuda.is_available():
-        torch.set_num_threads(min(2, torch.get_num_threads()))
+    torch.set_num_threads(threads)
     record = run_cgn_mnist(config, out, device=device, progress=not json_out)
     if json_out:
         emit_json(record)

@@ -1,0 +1,102 @@
+"""Benchmark: the CGN pipeline on full MNIST (or the embedded subset), one record per run.
+
+Each run appends a record (accuracies per method, wall time per stage, peak memory,
+machine facts) to ``bench/results/cgn_mnist.json``, so seeds and variants can run in
+separate sessions or machines. ``--summary`` prints mean +- std over the seeds.
+
+    python bench/cgn_mnist.py --variant colored --seed 0            # full MNIST
+    python bench/cgn_mnist.py --variant colored --cgn official      # official weights
+    python bench/cgn_mnist.py --summary
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench._machine import append_record, machine_info  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "cgn_mnist.json"
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+
+    from robust_training.cgn_mnist import PipelineConfig, format_results, run_cgn_mnist
+
+    torch.set_num_threads(args.threads)
+    mnist = SHARED / "mnist"
+    source = args.source or (f"mnist:{mnist}" if mnist.is_dir() else "embedded")
+    kw = dict(source=source, cgn=args.cgn, seed=args.seed,
+              official_root=str(SHARED / "cgn_official"),
+              textures=str(SHARED / "textures") if (SHARED / "textures").is_dir() else None)
+    for name in ("cgn_iterations", "cgn_batch", "cgn_ngf", "n_generated", "epochs",
+                 "n_train", "lambda_texture", "per_noise"):
+        if getattr(args, name) is not None:
+            kw[name] = getattr(args, name)
+    preset = PipelineConfig.quick if args.quick else PipelineConfig.full
+    config = preset(args.variant, **kw)
+    out = Path(args.out or tempfile.mkdtemp(prefix="cgn_bench_"))
+    record = run_cgn_mnist(config, out, device=args.device, progress=True)
+    record["machine"] = machine_info()
+    record["out"] = str(out)
+    record["preset"] = "quick" if args.quick else "full"
+    append_record(RESULTS, record)
+    print(format_results(record))
+    return record
+
+
+def summary() -> None:
+    records = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        key = (r["variant"], r.get("preset"), r["config"]["cgn"], r["source"])
+        groups[key].append(r)
+    for (variant, preset, cgn, source), runs in groups.items():
+        seeds = sorted(r["config"]["seed"] for r in runs)
+        print(f"\n{variant} [{preset}, cgn={cgn}, {source}] seeds={seeds}")
+        for method in runs[0]["results"]:
+            ood = np.array([r["results"][method]["ood"] for r in runs]) * 100
+            tr = np.array([r["results"][method]["train"] for r in runs]) * 100
+            print(f"  {method:<14} train {tr.mean():5.1f} +- {tr.std():4.1f}   "
+                  f"ood {ood.mean():5.1f} +- {ood.std():4.1f}")
+        tot = np.array([r["seconds_total"] for r in runs])
+        print(f"  total time {np.median(tot):.0f}s (median), stages: "
+              + ", ".join(f"{k} {np.median([r['seconds'][k] for r in runs]):.0f}s"
+                          for k in runs[0]["seconds"]))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--variant", choices=["colored", "double-colored", "wildlife"],
+                   default="colored")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cgn", default="train", help="train | official | PATH")
+    p.add_argument("--quick", action="store_true", help="the quick preset")
+    p.add_argument("--source", default=None, help="default: ../shared/data/mnist")
+    p.add_argument("--out", default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    for name, typ in (("cgn_iterations", int), ("cgn_batch", int), ("cgn_ngf", int),
+                      ("n_generated", int), ("epochs", float), ("n_train", int),
+                      ("lambda_texture", float), ("per_noise", int)):
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
+    p.add_argument("--summary", action="store_true", help="print mean +- std and exit")
+    args = p.parse_args()
+    if args.summary:
+        summary()
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
