@@ -9,6 +9,11 @@ values of every sample. :func:`load_image_set` resolves what a user types after
     A split of a biased MNIST variant (:func:`causalkit.datasets.get_dataset`); the
     split defaults to ``train``. Options ``rho``, ``seed``, ``source`` and ``n`` go
     through ``options``.
+``gan:<generator>@<strategy>``
+    Samples drawn on the fly from a generator spec (``tiny``, ``small:DIR``,
+    ``biggan:DIR|NAME``): observational with ``@observational:t=0.2`` (GAN
+    augmentation), interventional with ``@t=1,k=8,s=1`` (GenInt), classes uniform,
+    labelled by the class they were generated for (default 2,000 images).
 ``cgn:colored|double-colored|wildlife``
     A CGN counterfactual set: the official MNIST CGN (``../shared/data/cgn_official``)
     with the shape class, the texture class and the background class drawn
@@ -51,6 +56,8 @@ NAMED_KINDS = {
     "<variant>[:train|test|ood]": "a biased MNIST split (colored-mnist, "
                                   "double-colored-mnist, wildlife-mnist)",
     "cgn:<colored|double-colored|wildlife>": "CGN counterfactuals from the official weights",
+    "gan:<generator>@<strategy>": "GAN samples, e.g. gan:tiny@observational:t=0.2 or "
+                                  "gan:small:DIR@t=1,k=8,s=1",
     "<directory>": "an ImageFolder / labels.csv folder of PNGs (e.g. GAN samples written "
                    "by 'causalkit generate')",
 }
@@ -276,6 +283,18 @@ def _cgn_counterfactuals(variant: str, n: int, seed: int, name: str) -> ImageSet
     return ImageSet(name, images, y[:, 0].clone(), nuis, meta={"cgn": variant, "seed": seed})
 
 
+def _gan_samples(spec: str, n: int, seed: int, name: str) -> ImageSet:
+    from analysis.sources import resolve_source
+
+    gen_spec, at, strategy = spec.rpartition("@")
+    if not at or not gen_spec:
+        raise DataError(f"gan:{spec} needs the form gan:<generator>@<strategy>, e.g. "
+                        "gan:tiny@observational:t=0.2 or gan:small:DIR@t=1,k=8,s=1")
+    batch = resolve_source(gen_spec, strategy).sample(n, seed=seed)
+    return ImageSet(name, _as_uint8(batch.images), torch.from_numpy(batch.labels),
+                    meta={"generator": gen_spec, "strategy": strategy, "seed": seed})
+
+
 def load_image_set(spec: Any, *, options: Mapping[str, Any] | None = None,
                    name: str | None = None) -> ImageSet:
     """Resolve a dataset under test (see the module docstring for the forms).
@@ -310,6 +329,8 @@ def load_image_set(spec: Any, *, options: Mapping[str, Any] | None = None,
         return from_dataset(ds, label, n=n, seed=seed)
     if base == "cgn":
         return _cgn_counterfactuals(split, n or 2000, seed, label)
+    if base == "gan":
+        return _gan_samples(split, n or 2000, seed, label)
     if Path(text).is_dir():
         out = read_image_folder(text, n=n, seed=seed)
         out.name = label

@@ -107,10 +107,17 @@ def test_interventional_samples_are_not_confounded(tmp_path):
         d = tmp_path / "gen" / str(int(y))
         d.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img.permute(1, 2, 0).numpy()).save(d / f"{i}.png")
-    rep = probe_correlation(src, [str(tmp_path / "gen")], regressor=reg, categories=(2, 5),
-                            n_subsets=6, seed=0)
-    for n_cat, stats in rep.datasets[0].ratios.items():
-        assert abs(stats.mean - 1.0) <= chance_tolerance(n_cat, stats.n_test), (n_cat, stats)
+    # the same samples by name, drawn on the fly (another seed)
+    rep = probe_correlation(src, [str(tmp_path / "gen"), "gan:tiny@t=1,k=6,s=1,n=3"],
+                            regressor=reg, categories=(2, 5), n_subsets=6, max_samples=600,
+                            seed=0)
+    assert [d.n for d in rep.datasets] == [600, 600]
+    for d in rep.datasets:
+        for n_cat, stats in d.ratios.items():
+            assert abs(stats.mean - 1.0) <= chance_tolerance(n_cat, stats.n_test), (d.name,
+                                                                                   n_cat)
+    with pytest.raises(CausalKitError, match="gan:<generator>@<strategy>"):
+        load_image_set("gan:tiny")
 
 
 def test_read_image_folder_layouts(tmp_path):
