@@ -116,6 +116,13 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     unknown = sorted(set(config.methods) - set(METHODS))
     if unknown:
         raise CausalKitError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    if config.cgn == "official" and not official_available(config.official_root):
+        raise CausalKitError("the official CGN checkpoints were not found under "
+                             f"{config.official_root or '../shared/data/cgn_official'}; pass "
+                             "--official-root or use --cgn train")
+    if config.cgn not in ("train", "official") and not Path(config.cgn).is_file():
+        raise CausalKitError(f"--cgn {config.cgn!r} is neither 'train', 'official' nor an "
+                             "existing generator.pt / ckp.pth file")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -1,0 +1,31 @@
+"""``causalkit reproduce cgn-mnist``: input errors are one line and exit code 2."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from causalkit.cli import app
+
+runner = CliRunner()
+
+
+def test_unknown_variant_is_a_user_error(tmp_path):
+    res = runner.invoke(app, ["reproduce", "cgn-mnist", "--variant", "fashion", "--quick",
+                              "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "unknown --variant 'fashion'" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_missing_generator_file_is_a_user_error(tmp_path):
+    res = runner.invoke(app, ["reproduce", "cgn-mnist", "--quick", "--cgn",
+                              str(tmp_path / "nope.pt"), "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "neither 'train', 'official' nor an existing" in res.output
+
+
+def test_missing_official_root_is_a_user_error(tmp_path):
+    res = runner.invoke(app, ["reproduce", "cgn-mnist", "--quick", "--cgn", "official",
+                              "--official-root", str(tmp_path), "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "official CGN checkpoints were not found" in res.output
