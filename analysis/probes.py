@@ -49,7 +49,7 @@ from causalkit.errors import CausalKitError
 __all__ = ["NuisanceRegressor", "FittedRegressor", "train_regressor", "predict_nuisances",
            "RatioStats", "label_predictability", "DatasetProbe", "ProbeReport",
            "probe_correlation", "r2_score", "chance_tolerance", "truth_tolerance",
-           "check_against_truth"]
+           "check_against_truth", "save_regressor", "load_regressor"]
 
 
 class NuisanceRegressor(nn.Module):
@@ -189,6 +189,46 @@ def train_regressor(source: InterventionSource, *, n_train: int = 8_000, n_val: 
     fitted.r2, fitted.r2_per_dim = r2_score(val.z, pred)
     fitted.seconds = time.perf_counter() - start
     return fitted
+
+
+def save_regressor(regressor: FittedRegressor, path: str | Any, *, source: str = "") -> None:
+    """Write a fitted regressor atomically (a ``weights_only``-loadable dict of tensors)."""
+    from causalkit.io import atomic_write
+
+    width = regressor.model.features[0].out_channels
+    obj = {"state_dict": regressor.model.state_dict(),
+           "z_mean": torch.from_numpy(regressor.z_mean),
+           "z_std": torch.from_numpy(regressor.z_std),
+           "r2_per_dim": torch.from_numpy(np.asarray(regressor.r2_per_dim, np.float64)),
+           "meta": {"input_size": regressor.input_size, "z_names": regressor.z_names,
+                    "r2": regressor.r2, "n_train": regressor.n_train, "width": width,
+                    "seconds": regressor.seconds, "history": regressor.history,
+                    "source": source}}
+    atomic_write(path, lambda fh: torch.save(obj, fh))
+
+
+def load_regressor(path: str | Any, *, source: str | None = None) -> FittedRegressor:
+    """Read a regressor written by :func:`save_regressor`.
+
+    With ``source``, refuse one trained on a different source (its outputs would mean
+    other nuisances).
+    """
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        meta = obj["meta"]
+        model = NuisanceRegressor(len(meta["z_names"]), width=int(meta["width"]))
+        model.load_state_dict(obj["state_dict"], strict=True)
+    except (KeyError, RuntimeError, TypeError, EOFError) as exc:
+        raise CausalKitError(f"{path} is not a nuisance regressor saved by causalkit "
+                             f"({exc}); delete it to retrain") from None
+    if source is not None and meta["source"] and meta["source"] != source:
+        raise CausalKitError(f"{path} was trained on {meta['source']!r}, not {source!r}; "
+                             "use another --regressor path or delete it")
+    model.eval()
+    return FittedRegressor(model, obj["z_mean"].numpy(), obj["z_std"].numpy(),
+                           int(meta["input_size"]), list(meta["z_names"]), float(meta["r2"]),
+                           obj["r2_per_dim"].numpy(), int(meta["n_train"]),
+                           float(meta["seconds"]), list(meta["history"]))
 
 
 @torch.no_grad()
@@ -385,7 +425,7 @@ def probe_correlation(source: Any, datasets: Sequence[Any], *,
                       strategy: Any = None, directions: Any = None,
                       n_train: int = 8_000, epochs: int = 3, max_samples: int | None = 20_000,
                       dataset_options: dict[str, Any] | None = None,
-                      regressor: FittedRegressor | None = None, seed: int = 0,
+                      regressor: FittedRegressor | str | Any = None, seed: int = 0,
                       progress: bool = False,
                       log: Callable[[str], None] | None = None) -> ProbeReport:
     """Run the whole probe: train ``g``, predict nuisances, score label predictability.
@@ -411,7 +451,9 @@ def probe_correlation(source: Any, datasets: Sequence[Any], *,
     dataset_options
         Passed to :func:`~analysis.imagesets.load_image_set` (``rho``, ``source``...).
     regressor
-        Reuse a fitted regressor instead of training one.
+        A fitted regressor to reuse, or a file path: loaded when it exists (and was
+        trained on the same source), otherwise trained and saved there -- so a second
+        run, e.g. on more datasets, skips training.
     seed
         Seeds everything.
     """
@@ -431,11 +473,23 @@ def probe_correlation(source: Any, datasets: Sequence[Any], *,
             raise CausalKitError(f"{ds.name} has {n_classes} classes, fewer than N = "
                                  f"{max(categories)}; lower --categories")
         loaded.append(ds)
+    save_to = None
+    if regressor is not None and not isinstance(regressor, FittedRegressor):
+        from pathlib import Path
+
+        save_to = Path(regressor)
+        regressor = None
+        if save_to.is_file():
+            regressor = load_regressor(save_to, source=src.name)
+            say(f"loaded the nuisance regressor from {save_to} (R² {regressor.r2:.3f})")
     if regressor is None:
         say(f"training the nuisance regressor on {n_train} images from {src.name} ...")
         regressor = train_regressor(src, n_train=n_train, epochs=epochs, seed=seed,
                                     progress=progress)
         say(f"regressor R² on held-out generated images: {regressor.r2:.3f}")
+        if save_to is not None:
+            save_regressor(regressor, save_to, source=src.name)
+            say(f"saved the regressor to {save_to}")
     results = []
     for i, ds in enumerate(loaded):
         pred = predict_nuisances(regressor, ds.images, progress=progress,

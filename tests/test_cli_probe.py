@@ -41,6 +41,24 @@ def test_report_files_and_json(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
 
+def test_saved_regressor_is_reused(tmp_path):
+    reg = tmp_path / "reg.pt"
+    args = ["probe-correlation", "--data", "colored-mnist:ood", *SMALL, "--regressor", str(reg),
+            "--json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert reg.is_file()
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    a, b = json.loads(first.stdout), json.loads(second.stdout)
+    assert a["regressor"]["r2"] == b["regressor"]["r2"]
+    assert a["datasets"] == b["datasets"]  # same weights, same seeds: same numbers
+    other = runner.invoke(app, ["probe-correlation", "--data", "colored-mnist:ood",
+                                *SMALL[2:], "--generator", "scm:double-colored-mnist",
+                                "--regressor", str(reg)])
+    assert other.exit_code == 2 and "trained on" in other.stderr
+
+
 def test_table_with_a_generator(tmp_path):
     res = runner.invoke(app, ["probe-correlation", "--data", "colored-mnist:ood",
                               "--generator", "tiny", "--strategy", "t=1,k=4,s=1,n=2",

@@ -57,6 +57,9 @@ def probe_correlation(
                                "variants: mnist:DIR, download or embedded (default: "
                                "$CAUSALKIT_MNIST, the cache, else embedded)."),
     rho: float = typer.Option(1.0, "--rho", help="Bias strength of the variants' train/test."),
+    regressor: Path = typer.Option(None, "--regressor", help="Regressor file: loaded when "
+                                   "it exists, else trained and saved there (reuse it for "
+                                   "more datasets without retraining)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seeds generation, training, subsets."),
     threads: int = typer.Option(0, "--threads", min=0, help="torch CPU threads (0: default)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
@@ -86,7 +89,7 @@ def probe_correlation(
     report = run_probe(generator, data, categories=cats, n_subsets=subsets,
                        strategy=strategy, directions=directions, n_train=n_train,
                        epochs=epochs, max_samples=max_samples, dataset_options=options,
-                       seed=seed, progress=progress, log=log)
+                       regressor=regressor, seed=seed, progress=progress, log=log)
     payload = report.to_dict()
     if out is not None:
         from analysis.plots import plot_probe
