@@ -20,6 +20,7 @@ running the same command again.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -115,7 +116,11 @@ def write_generated(generator: ConditionalGenerator, sampler: InterventionSample
         raise CausalKitError("per_class, shard_size and batch_size must be >= 1")
     total = per_class * len(labels_list)
     k = sampler.num_offsets
-    manifest = dict(settings or {}, strategy=str(sampler.strategy), classes=labels_list,
+    # The full strategy (str() omits per_sample and centered, which change the images).
+    strategy = dict(dataclasses.asdict(sampler.strategy),
+                    kind=type(sampler.strategy).__name__)
+    manifest = dict(settings or {}, strategy=str(sampler.strategy),
+                    strategy_fields=strategy, classes=labels_list,
                     per_class=per_class, seed=seed, shard_size=shard_size,
                     z_dim=generator.z_dim, num_offsets=k)
     man_path = out / "generation.json"

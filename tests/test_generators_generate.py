@@ -127,7 +127,12 @@ def test_complete_run_is_skipped_and_settings_are_checked(reference, tmp_path):
     bad = CliRunner().invoke(app, ARGS[:4] + ["t=0.8,k=6,s=2,n=3"] + ARGS[5:]
                              + ["--out", str(out)])
     assert bad.exit_code == 2
-    assert "other settings (differs in ['strategy'])" in bad.output
+    assert "other settings (differs in ['strategy', 'strategy_fields'])" in bad.output
+    # per_sample is not in the strategy's short form, but it is checked too.
+    bad = CliRunner().invoke(app, ARGS[:4] + ["t=0.8,k=6,s=1,n=2"] + ARGS[5:]
+                             + ["--out", str(out)])
+    assert bad.exit_code == 2
+    assert "other settings (differs in ['strategy_fields'])" in bad.output
 
 
 def test_observational_and_bad_specs(tmp_path):
