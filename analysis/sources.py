@@ -138,6 +138,11 @@ class SCMSource:
         self.name = f"scm:{self.variant.name}"
 
     def _intervened(self) -> tuple[Any, list[str]]:
+        if getattr(self, "_cached", None) is None:
+            self._cached = self._build()
+        return self._cached
+
+    def _build(self) -> tuple[Any, list[str]]:
         from causalkit.datasets.mnist import resolve_source
         from causalkit.datasets.textures import texture_banks
         from causalkit.interventions import Draw
