@@ -38,7 +38,8 @@ def probe_correlation(
     data: list[str] = typer.Option(..., "--data", help="Dataset under test (repeatable): "
                                    "colored-mnist[:train|test|ood], double-colored-mnist, "
                                    "wildlife-mnist, cgn:colored|double-colored|wildlife, "
-                                   "or an image folder (ImageFolder or labels.csv)."),
+                                   "gan:<generator>@<strategy> (GAN samples), or an image "
+                                   "folder (ImageFolder or labels.csv)."),
     generator: str = typer.Option(..., "--generator", help="Source of images with known "
                                   "nuisance manipulation: scm:<variant> (the variant's SCM "
                                   "under do(colour/texture := uniform)), or a generator spec "
