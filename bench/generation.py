@@ -11,8 +11,10 @@
 
 Models: the tiny test BigGAN (32x32, z_dim 8) and a mid-size random-weights BigGAN-deep
 (128x128, z_dim 128, 1000 classes, channel_width 32; the real biggan-deep-128 has 128).
-``--arch biggan-deep-256`` times the full biggan-deep-256 architecture (random weights;
-meant for a GPU, at batch 64).
+``--arch biggan-deep-256`` times a biggan-deep-256-sized architecture (random weights;
+meant for a GPU, at batch 64). Its layer list (12 blocks, 6 upsamplings, channel width
+128) was written without the released config.json at hand; with the weights cached,
+prefer ``load_biggan("biggan-deep-256")``.
 
     python bench/generation.py [--repeats 7] [--threads 1] [--device cpu]
 """
