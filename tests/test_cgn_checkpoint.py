@@ -79,3 +79,16 @@ def test_official_masks_are_digits_of_the_requested_class():
             pred = clf((mask > 0.5).float()).argmax(1)
         acc = (pred == y).float().mean().item()
         assert acc >= 0.70, f"{variant}: only {acc:.1%} of the masks read as their class"
+
+
+def test_load_generator_reads_the_width_and_nested_checkpoints(tmp_path):
+    from generators.cgn.checkpoint import load_generator
+
+    model = MnistCGN(ngf=16, seed=2).eval()
+    torch.save({"generator": model.state_dict(), "iteration": 3}, tmp_path / "ckpt.pt")
+    loaded = load_generator(tmp_path / "ckpt.pt")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 loaded.state_dict().values(), strict=True))
+    torch.save({"foo": torch.zeros(1)}, tmp_path / "bad.pt")
+    with pytest.raises(CausalKitError, match="no CGN state_dict"):
+        load_generator(tmp_path / "bad.pt")

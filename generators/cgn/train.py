@@ -13,7 +13,7 @@ pretrained-free texture loss. Everything it writes lives under ``out``:
   near 0 or 1);
 * ``samples/iter_XXXXXX.png`` -- grids (rows: image, mask, foreground, background; one
   column per class) from a fixed noise, every ``sample_every`` iterations;
-* ``generator.pt``   -- the final generator state_dict (loadable by ``load_official``).
+* ``generator.pt``   -- the final generator state_dict (``checkpoint.load_generator``).
 """
 
 from __future__ import annotations
