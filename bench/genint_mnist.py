@@ -106,6 +106,21 @@ def _nuisance_stats(pools, train) -> dict:
             **{f"{k}_bg_aligned": aligned(*pools[k]) for k in ("int", "obs", "transfer")}}
 
 
+def _figure(a, train, pools, n: int = 10) -> None:
+    """Rows: real images I, interventional samples X, T(I, X), observational samples."""
+    from bench.small_gan_eval import strip_png
+    from robust_training.streams import to_float
+    from robust_training.transfer import random_features, style_transfer
+
+    g = torch.Generator().manual_seed(a.pool_seed)
+    ri = torch.randperm(len(train.labels), generator=g)[:n]
+    ii = torch.randperm(len(pools["int"][1]), generator=g)[:n]
+    real = to_float(torch.as_tensor(train.images)[ri])
+    xint = to_float(pools["int"][0][ii])
+    tr = style_transfer(real, xint, random_features(0), steps=a.transfer_steps)
+    strip_png([real, xint, tr, to_float(pools["obs"][0][ii])], Path(a.figure))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--generator", required=True, help="small-GAN folder")
@@ -131,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--results", default="bench/results/genint_mnist.json")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--figure", default=None, help="PNG of real / int / transfer / obs")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from causalkit.datasets import build_split
@@ -143,10 +159,13 @@ def main(argv: list[str] | None = None) -> None:
 
     train, test, ood = split("train", a.n_train), split("test"), split("ood")
     pools = _pools(a, train)
+    if a.figure:
+        _figure(a, train, pools)
     stats = _nuisance_stats(pools, train)
     print("background colour = label (fraction):", stats)
-    settings = {k: v for k, v in vars(a).items() if k not in ("seeds", "methods", "results",
-                                                              "work", "threads", "device")}
+    settings = {k: v for k, v in vars(a).items()
+                if k not in ("seeds", "methods", "results", "work", "threads", "device",
+                             "figure")}
     done = []
     if Path(a.results).is_file():
         done = [(r["method"], r["seed"]) for r in json.loads(Path(a.results).read_text())

@@ -1,8 +1,9 @@
 """Evaluate a trained small GAN: class fidelity and what its top directions change.
 
-1. An "oracle" digit classifier (the MNIST CNN, ERM) is trained on *real*
-   double-colored MNIST with rho = 0.1, where colours are independent of the digit,
-   so it reads shape; its accuracy on the real OOD split is recorded.
+1. An "oracle" digit classifier is trained on *real* double-colored MNIST with
+   rho = 0.1 (colours independent of the digit): a LeNet-style CNN reading a colour-free
+   view of the image (each pixel's distance from the background colour), so it judges
+   shape only. Its accuracy on the real OOD split is recorded.
 2. The generator's samples (``--per-class`` per class, truncation 1 and 0.5) are
    classified by it: the fraction whose predicted digit is the conditioning class.
 3. The top directions (SVD shortcut on the affine first layer ``gen_z``) are applied
@@ -55,22 +56,62 @@ def foreground_color(x: torch.Tensor, frac: float = 0.1) -> torch.Tensor:
     return torch.gather(flat, 2, idx[:, None, :].expand(-1, 3, -1)).mean(dim=2)
 
 
-def train_oracle(source: str | None, out: Path, *, steps: int = 600, seed: int = 0):
-    """ERM MNIST CNN on real double-colored MNIST with rho = 0.1 (cached under ``out``)."""
+def shape_map(x: torch.Tensor) -> torch.Tensor:
+    """Colour-free view of float images in [-1, 1]: each pixel's RGB distance from the
+    image's background colour, scaled to [-1, 1] and repeated on 3 channels."""
+    bg = background_color(x) / 127.5 - 1.0
+    d = (x - bg[:, :, None, None]).norm(dim=1, keepdim=True) / (2 * 3 ** 0.5)
+    return (2.0 * d - 1.0).expand(-1, 3, -1, -1)
+
+
+class ShapeOracle(torch.nn.Module):
+    """A LeNet-style CNN on :func:`shape_map` inputs: a digit reader that ignores colour.
+
+    (LeNet's flattened features learn MNIST shapes in a few hundred steps; the MNIST CNN
+    of :mod:`robust_training.models`, which pools globally, reached 88 % in 800.)
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        nn = torch.nn
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.cnn = nn.Sequential(
+                nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                nn.Linear(32 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10))
+        self.head_names = ("label",)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"label": self.cnn(shape_map(x)[:, :1])}
+
+    def logits(self, x: torch.Tensor, head: str | None = None) -> torch.Tensor:
+        return self(x)["label"]
+
+
+def train_oracle(source: str | None, out: Path, *, steps: int = 800, seed: int = 0):
+    """A :class:`ShapeOracle` trained (ERM) on real double-colored MNIST, rho = 0.1.
+
+    Cached as ``out/oracle.pt``. Returns the model and its accuracy on the real OOD split.
+    """
     from causalkit.datasets import build_split
-    from robust_training.engine import FitConfig, evaluate, fit, load_model
+    from robust_training.engine import FitConfig, evaluate, fit
     from robust_training.streams import MultiStream, Stream
 
     ood = build_split("double-colored-mnist", "ood", rho=0.1, seed=seed, source=source,
                       cache=False)
-    if (out / "model.pt").is_file():
-        model = load_model(out)
+    model = ShapeOracle(seed)
+    path = out / "oracle.pt"
+    if path.is_file():
+        model.load_state_dict(torch.load(path, weights_only=True))
     else:
         tr = build_split("double-colored-mnist", "train", rho=0.1, seed=seed, source=source,
                          cache=False)
         streams = MultiStream([Stream("real", tr.images, tr.labels, 128)], seed=seed)
-        model, _ = fit(streams, FitConfig("erm", steps=steps, lr=2e-3, seed=seed), out,
-                       device="cpu")
+        model, _ = fit(streams, FitConfig("erm", steps=steps, lr=1e-3, seed=seed), None,
+                       device="cpu", model=model)
+        atomic_write(path, lambda fh: torch.save(model.state_dict(), fh))
+    model.eval()
     return model, evaluate(model, ood.images, ood.labels)["accuracy"]
 
 
@@ -105,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--generator", required=True)
     p.add_argument("--source", default=None)
-    p.add_argument("--oracle", default="runs/oracle_dcm_rho01")
+    p.add_argument("--oracle", default="runs/oracle_lenet")
     p.add_argument("--per-class", type=int, default=100)
     p.add_argument("--k", type=int, default=5, help="directions to measure")
     p.add_argument("--out", default="bench/results/small_gan.json")
@@ -174,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = {"benchmark": "small_gan_eval", "generator": a.generator,
               "provenance": json.loads((Path(a.generator) / "config.json").read_text()
                                        ).get("provenance", {}),
-              "oracle": {"data": "double-colored-mnist rho=0.1 (train), CNN ERM",
+              "oracle": {"data": "double-colored-mnist rho=0.1 (train), CNN on shape_map, ERM",
                          "ood_accuracy": round(oracle_ood, 4)},
               "class_fidelity": fidelity,
               "directions": directions, "random_direction_baseline": baseline,

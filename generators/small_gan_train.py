@@ -43,7 +43,7 @@ from generators.base import truncated_normal
 from generators.small_gan import SmallGANConfig, SmallGANNet, calibrate_batchnorm, save_small_gan
 
 __all__ = ["ProjectionDiscriminator", "TrainConfig", "train_small_gan", "sample_grid",
-           "hinge_d_loss", "hinge_g_loss", "load_training_data"]
+           "hinge_d_loss", "hinge_g_loss", "mode_seeking_loss", "load_training_data"]
 
 
 class ProjectionDiscriminator(nn.Module):
@@ -80,6 +80,17 @@ def hinge_g_loss(d_fake: torch.Tensor) -> torch.Tensor:
     return -d_fake.mean()
 
 
+def mode_seeking_loss(x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor,
+                      z2: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """MSGAN's regulariser (Mao et al., 2019): ``1 / (mean|x1 - x2| / mean|z1 - z2| + eps)``.
+
+    Small when images of the same class move with ``z``; without it short runs collapsed
+    to one image per class, leaving no within-class nuisance variation to steer.
+    """
+    ratio = (x1 - x2).abs().mean() / (z1 - z2).abs().mean()
+    return 1.0 / (ratio + eps)
+
+
 @dataclass
 class TrainConfig:
     """Hyper-parameters of a small-GAN run (stored in the state and in the log)."""
@@ -92,6 +103,7 @@ class TrainConfig:
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.0, 0.9)
     ema: float = 0.999
+    mode_seeking: float = 0.1
     seed: int = 0
     log_every: int = 50
     checkpoint_every: int = 250
@@ -137,6 +149,15 @@ def sample_grid(net: SmallGANNet, path: str | Path, *, per_class: int = 8, seed:
     img = Image.fromarray(grid.permute(1, 2, 0).numpy()).resize(
         (grid.shape[2] * 2, grid.shape[1] * 2), Image.NEAREST)
     return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
+
+
+#: TrainConfig fields that do not change the training trajectory (free to change on resume).
+_FREE = ("iters", "max_minutes", "log_every", "checkpoint_every", "sample_every",
+         "calib_batches")
+
+
+def _trajectory(cfg: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps({k: v for k, v in cfg.items() if k not in _FREE}))
 
 
 def _state(it, g, d, ema, opt_g, opt_d, gen, config) -> dict[str, Any]:
@@ -199,9 +220,10 @@ def train_small_gan(images: torch.Tensor, labels: torch.Tensor, config: TrainCon
     state_path = out / "state.pt"
     if state_path.is_file():
         st = torch.load(state_path, map_location="cpu", weights_only=True)
-        if json.loads(st["config"]) != json.loads(json.dumps(asdict(config))):
+        if _trajectory(json.loads(st["config"])) != _trajectory(asdict(config)):
             raise CausalKitError(f"{state_path} was written with a different TrainConfig; "
-                                 "use a new --out folder or the same settings")
+                                 "use a new --out folder or the same settings (only iters, "
+                                 "max_minutes and the logging intervals may change)")
         g.load_state_dict(st["g"])
         d.load_state_dict(st["d"])
         ema.load_state_dict(st["ema"])
@@ -233,9 +255,16 @@ def train_small_gan(images: torch.Tensor, labels: torch.Tensor, config: TrainCon
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
-            # Generator step (fresh noise, same labels).
+            # Generator step: fresh noise; the two halves share labels, so the
+            # mode-seeking term can ask that different z give different images.
             z = truncated_normal(bs, mcfg.z_dim, 1.0, generator=gen).to(device)
-            loss_g = hinge_g_loss(d(g(z, oh), yf))
+            half = bs // 2
+            yg = torch.cat([yf[:half], yf[:half], yf[2 * half:]])
+            fake = g(z, F.one_hot(yg, nc).float())
+            loss_g = hinge_g_loss(d(fake, yg))
+            if config.mode_seeking > 0 and half > 0:
+                loss_g = loss_g + config.mode_seeking * mode_seeking_loss(
+                    fake[:half], fake[half:2 * half], z[:half], z[half:2 * half])
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
@@ -310,6 +339,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--lr-d", type=float, default=2e-4)
     p.add_argument("--beta1", type=float, default=0.5)
     p.add_argument("--ema", type=float, default=0.995)
+    p.add_argument("--mode-seeking", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -320,7 +350,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model = asdict(SmallGANConfig(z_dim=a.z_dim, ngf=a.ngf))
     cfg = TrainConfig(model=model, ndf=a.ndf, iters=a.iters, batch_size=a.batch_size,
                       seed=a.seed, max_minutes=a.max_minutes, lr_g=a.lr_g, lr_d=a.lr_d,
-                      betas=(a.beta1, 0.999), ema=a.ema)
+                      betas=(a.beta1, 0.999), ema=a.ema,
+                      mode_seeking=a.mode_seeking)
     result = train_small_gan(images, labels, cfg, a.out, device=a.device, provenance=meta)
     print(json.dumps(result))
     return result

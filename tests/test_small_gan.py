@@ -123,9 +123,11 @@ def test_training_resume_equals_uninterrupted(tmp_path):
                                                                           "generator")
     z = ga.sample_noise(3, 1.0, seed=0)
     torch.testing.assert_close(ga.generate(z, [0, 1, 2]), gb.generate(z, [0, 1, 2]))
-    # Resuming needs the same settings.
-    other = TrainConfig(**{**cfg.__dict__, "iters": 7})
+    # Resuming needs the same settings, except the length of the run.
+    other = TrainConfig(**{**cfg.__dict__, "lr_g": 1e-3})
     with pytest.raises(CausalKitError, match="different TrainConfig"):
         train_small_gan(x, y, other, tmp_path / "b", progress=False)
+    longer = TrainConfig(**{**cfg.__dict__, "iters": 7})
+    assert train_small_gan(x, y, longer, tmp_path / "b", progress=False)["iterations"] == 7
     with pytest.raises(DataError, match="uint8"):
         train_small_gan(x.float(), y, cfg, tmp_path / "c", progress=False)
