@@ -49,7 +49,12 @@ from causalkit.errors import CausalKitError
 __all__ = ["NuisanceRegressor", "FittedRegressor", "train_regressor", "predict_nuisances",
            "RatioStats", "label_predictability", "DatasetProbe", "ProbeReport",
            "probe_correlation", "r2_score", "chance_tolerance", "truth_tolerance",
-           "check_against_truth", "save_regressor", "load_regressor"]
+           "check_against_truth", "save_regressor", "load_regressor", "MIN_R2"]
+
+#: Below this held-out R², ``g``'s outputs are mostly *not* the manipulated nuisances but
+#: arbitrary image features (which may carry shape, i.e. label, information), so the
+#: ratios stop measuring nuisance-label correlation; reports then carry a warning.
+MIN_R2 = 0.5
 
 
 class NuisanceRegressor(nn.Module):
@@ -406,10 +411,20 @@ class ProbeReport:
     seed: int
     seconds: float
 
+    @property
+    def warning(self) -> str | None:
+        """A caution when the regressor cannot read the nuisances (R² < :data:`MIN_R2`)."""
+        if self.regressor.r2 >= MIN_R2:
+            return None
+        return (f"the nuisance regressor's held-out R² is {self.regressor.r2:.3f} < {MIN_R2}: "
+                "its outputs are not the manipulated nuisances but generic image features, "
+                "so ratios above 1 may come from object shape; use directions / a strategy "
+                "whose edits are visible (larger s, fewer k) or more training images")
+
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "regressor": self.regressor.to_dict(),
                 "categories": self.categories, "seed": self.seed,
-                "seconds": round(self.seconds, 2),
+                "seconds": round(self.seconds, 2), "warning": self.warning,
                 "datasets": [d.to_dict() for d in self.datasets]}
 
 

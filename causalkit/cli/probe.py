@@ -113,5 +113,7 @@ def probe_correlation(
     typer.echo("accuracy ÷ chance of predicting the label from predicted nuisances "
                f"(mean ± std over {subsets} class subsets; 1 = no confounding)\n")
     typer.echo(format_table(headers, rows))
+    if report.warning:
+        typer.echo(f"\nwarning: {report.warning}")
     if out is not None:
         typer.echo(f"\nwrote {Path(out) / 'probe.json'} and {payload['plot']}")
