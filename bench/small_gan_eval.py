@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = {"benchmark": "small_gan_eval", "generator": a.generator,
               "provenance": json.loads((Path(a.generator) / "config.json").read_text()
                                        ).get("provenance", {}),
-              "oracle": {"data": "double-colored-mnist rho=0.1 (train), CNN on shape_map, ERM",
+              "oracle": {"data": "double-colored-mnist rho=0.1 (train), LeNet on shape_map, ERM",
                          "ood_accuracy": round(oracle_ood, 4)},
               "class_fidelity": fidelity,
               "directions": directions, "random_direction_baseline": baseline,
