@@ -156,6 +156,7 @@ class StrategyScore:
     params: dict[str, float]
     log_likelihood: float
     mean_log_likelihood: float
+    se_mean_log_likelihood: float
     p_x_do: float
     lower: float
     upper: float
@@ -171,6 +172,7 @@ class StrategyScore:
         return {"strategy": self.strategy, **self.params,
                 "log_likelihood": self.log_likelihood,
                 "mean_log_likelihood": self.mean_log_likelihood,
+                "se_mean_log_likelihood": self.se_mean_log_likelihood,
                 "p_x_do_geometric_mean": self.p_x_do, "mean_lower": self.lower,
                 "mean_upper": self.upper, "mean_width": self.width, "n_real": self.n_real,
                 "n_generated": self.n_generated}
@@ -244,8 +246,10 @@ def score_strategies(generator: Any, strategies: list[Any], real_images: torch.T
         params = {"t": st.truncation}
         if hasattr(st, "components"):
             params.update(k=st.components, s=st.scale)
+        # standard error over the real images (the generated set is held fixed)
+        se = float(log_px.std(ddof=1) / math.sqrt(len(log_px))) if len(log_px) > 1 else 0.0
         scores.append(StrategyScore(str(st), params, float(log_px.sum()),
-                                    float(log_px.mean()), float(np.exp(log_px.mean())),
+                                    float(log_px.mean()), se, float(np.exp(log_px.mean())),
                                     float(lo.mean()), float(hi.mean()),
                                     float((hi - lo).mean()), len(real_f), len(feats),
                                     log_px, lo, hi))

@@ -81,7 +81,8 @@ def bound_latent_strategies(strategies: list[str], *, generator: str | None,
              "mean_upper": float(hi[overlap].mean()) if overlap.any() else None,
              "mean_width": float((hi - lo)[overlap].mean()) if overlap.any() else None,
              "images_without_overlap": int((~overlap).sum())}
-    rows = [[s.strategy, f"{s.log_likelihood:.1f}", f"{s.mean_log_likelihood:.4f}",
+    rows = [[s.strategy, f"{s.log_likelihood:.1f}",
+             f"{s.mean_log_likelihood:.4f} ± {s.se_mean_log_likelihood:.4f}",
              f"{s.p_x_do:.4f}", f"[{s.lower:.4f}, {s.upper:.4f}]", f"{s.width:.4f}"]
             for s in scores]
     if inter["mean_width"] is not None:
@@ -91,7 +92,7 @@ def bound_latent_strategies(strategies: list[str], *, generator: str | None,
     text = [f"Generator {generator}; {len(real)} held-out real images from {data}; "
             f"M = {n_generated} generated images per strategy; kernel bandwidth h = {h:.4g} "
             f"({feature} features, median heuristic)", "",
-            format_table(["strategy", "log P(x|z)", "per image", "P(x|do(z))",
+            format_table(["strategy", "log P(x|z)", "per image ± se", "P(x|do(z))",
                           "mean interval on P(y|do(x))", "mean width"], rows), "",
             "Theorem 1 ranking (larger P(x|do(z)) -> tighter bound): "
             + " > ".join(name for name, _, _ in ranking)]
