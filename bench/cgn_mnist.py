@@ -67,8 +67,11 @@ def summary() -> None:
         for method in runs[0]["results"]:
             ood = np.array([r["results"][method]["ood"] for r in runs]) * 100
             tr = np.array([r["results"][method]["train"] for r in runs]) * 100
-            print(f"  {method:<14} train {tr.mean():5.1f} +- {tr.std():4.1f}   "
-                  f"ood {ood.mean():5.1f} +- {ood.std():4.1f}")
+            if len(runs) == 1:  # one seed: no spread to report
+                print(f"  {method:<14} train {tr[0]:5.1f}   ood {ood[0]:5.1f}")
+            else:
+                print(f"  {method:<14} train {tr.mean():5.1f} +- {tr.std(ddof=1):4.1f}   "
+                      f"ood {ood.mean():5.1f} +- {ood.std(ddof=1):4.1f}")
         tot = np.array([r["seconds_total"] for r in runs])
         print(f"  total time {np.median(tot):.0f}s (median), stages: "
               + ", ".join(f"{k} {np.median([r['seconds'][k] for r in runs]):.0f}s"
