@@ -152,3 +152,20 @@ def test_true_nuisances_are_the_rendered_colours():
     np.testing.assert_array_equal(s.true_z, s.nuisances["fg_color"])
     tex = true_nuisance_matrix({"obj_texture": np.array([0, 3]), "digit": np.array([5, 6])})
     assert tex.shape == (2, 10) and tex[1, 3] == 1
+
+
+def test_any_torch_dataset_is_read():
+    from torch.utils.data import Dataset
+
+    class Toy(Dataset):
+        def __len__(self):
+            return 20
+
+        def __getitem__(self, i):
+            return torch.full((3, 4, 4), i / 19.0), i % 4  # floats in [0, 1]
+
+    s = load_image_set(Toy(), options={"n": 8, "seed": 0})
+    assert s.images.dtype == torch.uint8 and s.images.shape == (8, 3, 4, 4)
+    assert set(s.labels.tolist()) <= {0, 1, 2, 3} and s.true_z is None
+    full = load_image_set(Toy())
+    assert int(full.images[19].max()) == 255 and int(full.images[0].max()) == 0
