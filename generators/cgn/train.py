@@ -41,7 +41,7 @@ from generators.cgn.losses import (
 )
 from generators.cgn.model import MnistCGN
 
-__all__ = ["CGNTrainConfig", "VARIANT_PRESETS", "train_cgn", "default_device"]
+__all__ = ["CGNTrainConfig", "VARIANT_PRESETS", "preset", "train_cgn", "default_device"]
 
 
 @dataclass(frozen=True)
