@@ -100,7 +100,7 @@ def test_tiny_pipeline_end_to_end(tmp_path):
 
     cfg = PipelineConfig.quick("double-colored", n_train=200, n_ood=100, cgn_iterations=3,
                                cgn_batch=16, cgn_ngf=8, n_generated=60, per_noise=3,
-                               epochs=0.5)
+                               steps=4, batch_size=32)
     rec = run_cgn_mnist(cfg, tmp_path, progress=False)
     assert set(rec["results"]) == {"original", "irm-2", "irm-5", "original+gan",
                                    "original+cgn", "cgn"}
