@@ -55,7 +55,7 @@ __all__ = ["Directions", "fit_pca_directions", "shortcut_directions", "subspace_
 
 DEFAULT_LAYER = "generator.gen_z"
 #: ``r_j = RANGE_FACTOR * std_j``: offsets up to two standard deviations of the latent
-#: coordinate, i.e. about the whole support of the truncated-normal prior (|z| <= 2).
+#: coordinate, i.e. about the whole support of the truncated-normal prior (``|z| <= 2``).
 RANGE_FACTOR = 2.0
 
 

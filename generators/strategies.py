@@ -17,7 +17,7 @@ nuisance manipulation ``z`` -- the value of ``do(Z := z)``.
 
 Why ``r_j = 2 std_j``: ``std_j`` is the spread of the latent coordinate ``z . u_j``
 under the full prior (truncation 1), 0.88 for BigGAN's truncated normal. Two standard
-deviations cover almost all of the prior's support along ``u_j`` (|z_i| <= 2), so at
+deviations cover almost all of the prior's support along ``u_j`` (``|z_i| <= 2``), so at
 ``s = 1`` an edit moves a sample about as far as the generator's own training
 distribution varies along that direction: large enough to change the nuisance visibly,
 small enough to stay where the generator was trained. ``s`` scales from there. The

@@ -9,11 +9,11 @@ An objective turns a model and a batch into a loss. Adding one is a local change
 
 A batch is a dict of tensors:
 
-``x``      float images (N, 3, H, W) in [-1, 1];
-``y``      int labels (N, 3): shape, texture and background class (for real images all
-           three equal the digit label);
-``real``   bool (N,): real image (True) or generated (False);
-``env``    int (N,): environment index (IRM).
+* ``x``: float images (N, 3, H, W) in [-1, 1];
+* ``y``: int labels (N, 3): shape, texture and background class (for real images all
+  three equal the digit label);
+* ``real``: bool (N,): real image (True) or generated (False);
+* ``env``: int (N,): environment index (IRM).
 
 Registered: ``erm``, ``irm``, ``cgn-heads``.
 """

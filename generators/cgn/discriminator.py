@@ -4,6 +4,7 @@
   (colored and double-colored MNIST);
 * ``conv``: a small CNN whose fourth input channel is a per-class constant plane
   (Wildlife MNIST).
+
 Both return one score per image (N,), trained with the LSGAN loss.
 """
 
