@@ -18,3 +18,23 @@ def shared_data(relpath: str) -> Path:
         pytest.skip(f"shared data {relpath!r} not found under {SHARED_DATA} "
                     "(set CAUSALKIT_SHARED_DATA to the folder that holds it)")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Run the suite on one torch and one BLAS thread.
+
+    On a 2-core machine shared with other work, oversubscribed threads spin-wait and
+    make runs several times slower; one thread also keeps results bit-reproducible.
+    threadpoolctl only limits libraries already loaded, so load scipy/sklearn first.
+    """
+    import scipy.linalg  # noqa: F401
+    import sklearn.decomposition  # noqa: F401
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)

@@ -20,21 +20,6 @@ from generators.biggan import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The test machine is shared: oversubscribed BLAS threads make runs 10x slower.
-    # Load scipy/sklearn first: threadpoolctl only limits libraries already loaded.
-    import scipy.linalg  # noqa: F401
-    import sklearn.decomposition  # noqa: F401
-    from threadpoolctl import threadpool_limits
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
     return save_tiny_biggan(tmp_path_factory.mktemp("tiny"), seed=0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from causalkit.errors import CausalKitError, DataError
 from generators.base import TRUNCNORM_STD
@@ -15,21 +14,6 @@ from generators.directions import (
     shortcut_directions,
     subspace_overlap,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The test machine is shared: oversubscribed BLAS threads make runs 10x slower.
-    # Load scipy/sklearn first: threadpoolctl only limits libraries already loaded.
-    import scipy.linalg  # noqa: F401
-    import sklearn.decomposition  # noqa: F401
-    from threadpoolctl import threadpool_limits
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import generators.writer as writer
@@ -17,20 +16,6 @@ ARGS = ["generate", "--generator", "tiny:0", "--strategy", "t=0.8,k=6,s=1,n=3",
         "--per-class", "5", "--classes", "0,3,9", "--shard-size", "4", "--batch-size", "3",
         "--seed", "7"]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The test machine is shared: oversubscribed BLAS threads make runs 10x slower.
-    # Load scipy/sklearn first: threadpoolctl only limits libraries already loaded.
-    import scipy.linalg  # noqa: F401
-    import sklearn.decomposition  # noqa: F401
-    from threadpoolctl import threadpool_limits
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(old)
 
 
 def _run(out, *extra, expect=0):
