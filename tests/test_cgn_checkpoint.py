@@ -12,15 +12,6 @@ from generators.cgn.checkpoint import OFFICIAL_VARIANTS, check_keys, load_offici
 from generators.cgn.model import MnistCGN
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 2 threads on a shared 2-core machine spin-wait and run several times slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_check_keys_lists_missing_unexpected_and_mismatched():
     model = MnistCGN()
     state = model.state_dict()

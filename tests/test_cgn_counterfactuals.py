@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from causalkit.errors import CausalKitError
 from generators.cgn.counterfactuals import CounterfactualSet, generate_counterfactuals
 from generators.cgn.model import MnistCGN
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 2 threads on a shared 2-core machine spin-wait and run several times slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,6 @@ from generators.cgn.losses import (
 from generators.cgn.model import MASK_EPS, MnistCGN, compose, random_shift
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 2 threads on a shared 2-core machine spin-wait and run several times slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_composer_selects_foreground_and_background():
     f = torch.full((2, 3, 4, 4), 0.5)
     b = torch.full((2, 3, 4, 4), -0.25)

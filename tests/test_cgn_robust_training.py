@@ -14,15 +14,6 @@ from robust_training.objectives import OBJECTIVES, Objective, get_objective, reg
 from robust_training.trainer import TrainData, accuracy, train_classifier
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 2 threads on a shared 2-core machine spin-wait and run several times slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _batch(n=32, seed=0, envs=2):
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 10, (n, 3), generator=g)

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from causalkit.interventions import Do
 from generators.cgn.model import MnistCGN
 from generators.cgn.scm import cgn_scm
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 2 threads on a shared 2-core machine spin-wait and run several times slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_counterfactual_changes_only_the_intervened_mechanism():
