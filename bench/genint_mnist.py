@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = {k: v for k, v in vars(a).items()
                 if k not in ("seeds", "methods", "results", "work", "threads", "device",
                              "figure")}
+    tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     done = []
     if Path(a.results).is_file():
         done = [(r["method"], r["seed"]) for r in json.loads(Path(a.results).read_text())
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
             cfg = FitConfig(objective, steps=a.steps, lr=a.lr, seed=seed, hparams=hp)
             t0 = time.perf_counter()
             model, info = fit(MultiStream(streams, seed=seed), cfg,
-                              Path(a.work) / f"{method}-s{seed}", device=a.device)
+                              Path(a.work) / f"{method}-s{seed}-{tag}", device=a.device)
             rec = {"benchmark": "genint_mnist", "method": method, "seed": seed,
                    "objective": objective, "hparams": hp,
                    "test_accuracy": evaluate(model, test.images, test.labels)["accuracy"],
