@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from causalkit.errors import CausalKitError, DataError
+from robust_training.models import MultiHead
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "build_resnet", "RESNETS",
            "load_torchvision_weights", "MultiHead", "multi_head_resnet"]
@@ -188,45 +189,6 @@ def load_torchvision_weights(model: ResNet, path: str | os.PathLike, *,
                         f"unexpected {unexpected[:10]}, wrong shapes {shapes[:10]}{hint}")
     model.load_state_dict(state, strict=True)
     return model
-
-
-class MultiHead(nn.Module):
-    """Named linear heads on a feature backbone (the MultiHeadCNN interface).
-
-    Parameters
-    ----------
-    backbone
-        A module mapping images to ``(N, feature_dim)`` features (e.g. a ResNet with
-        ``num_classes=0``).
-    feature_dim
-        Size of the features.
-    heads
-        Head names, each predicting ``n_classes`` logits.
-    n_classes
-        Classes per head.
-    """
-
-    def __init__(self, backbone: nn.Module, feature_dim: int,
-                 heads: Sequence[str] = ("label",), n_classes: int = 10) -> None:
-        super().__init__()
-        if not heads:
-            raise CausalKitError("a model needs at least one head")
-        self.backbone = backbone
-        self.heads = nn.ModuleDict({h: nn.Linear(feature_dim, n_classes) for h in heads})
-        self.head_names = tuple(heads)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        z = self.backbone(x)
-        return {h: layer(z) for h, layer in self.heads.items()}
-
-    def logits(self, x: torch.Tensor, head: str | None = None) -> torch.Tensor:
-        """Logits of ``head``, or the mean of all heads' logits when ``head`` is None."""
-        out = self(x)
-        if head is not None:
-            if head not in out:
-                raise CausalKitError(f"no head {head!r}; heads are {list(out)}")
-            return out[head]
-        return torch.stack(list(out.values())).mean(0)
 
 
 def multi_head_resnet(arch: str = "resnet18", heads: Sequence[str] = ("label",),
