@@ -40,6 +40,7 @@ from torch import nn
 
 from causalkit.errors import CausalKitError, DataError
 from causalkit.io import atomic_write, atomic_write_text
+from causalkit.weights import compare_state_dict
 from generators.base import ConditionalGenerator, default_device
 
 __all__ = ["BigGANGenerator", "load_biggan", "load_biggan_dir", "save_biggan",
@@ -217,11 +218,9 @@ def _listing(keys: Sequence[str], limit: int = 12) -> str:
 
 def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Raise :class:`DataError` listing missing, unexpected and mis-shaped tensors."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k} {tuple(state[k].shape)} (model wants {tuple(expected[k].shape)})"
-              for k in expected if k in state and state[k].shape != expected[k].shape]
+    report = compare_state_dict(model, state)
+    missing, unexpected = report.missing, report.unexpected
+    shapes = [f"{k} {file} (model wants {want})" for k, file, want in report.shapes]
     problems = []
     if missing:
         problems.append(f"{len(missing)} missing keys: {_listing(missing)}")

@@ -43,6 +43,7 @@ from torch.nn import functional as F
 
 from causalkit.errors import CausalKitError, DataError
 from causalkit.io import atomic_write, atomic_write_text
+from causalkit.weights import compare_state_dict
 from generators.base import ConditionalGenerator, default_device
 
 __all__ = ["SmallGANConfig", "SmallGANNet", "SmallGANGenerator", "build_small_gan",
@@ -223,11 +224,9 @@ def build_small_gan(config: SmallGANConfig | None = None, *, seed: int = 0,
 
 def check_state_keys(module: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
     """Raise :class:`DataError` listing missing, unexpected and wrongly shaped tensors."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                    for k in set(own) & set(state) if state[k].shape != own[k].shape)
+    report = compare_state_dict(module, state)
+    missing, unexpected = report.missing, report.unexpected
+    shapes = [f"{k}: file {file} vs model {want}" for k, file, want in report.shapes]
     if missing or unexpected or shapes:
         parts = []
         if missing:

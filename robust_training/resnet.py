@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from causalkit.errors import CausalKitError, DataError
+from causalkit.weights import compare_state_dict
 from robust_training.models import MultiHead
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "build_resnet", "RESNETS",
@@ -176,10 +177,9 @@ def load_torchvision_weights(model: ResNet, path: str | os.PathLike, *,
     if skip_fc:
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
         state.update({k: v for k, v in own.items() if k.startswith("fc.")})
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                    for k in set(own) & set(state) if state[k].shape != own[k].shape)
+    report = compare_state_dict(own, state)
+    missing, unexpected = report.missing, report.unexpected
+    shapes = [f"{k}: file {file} vs model {want}" for k, file, want in report.shapes]
     if missing or unexpected or shapes:
         hint = (" (a small_input model has a 3x3 conv1; build it with small_input=False to "
                 "load ImageNet weights)" if any(s.startswith("conv1.") for s in shapes) else "")

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from causalkit.errors import CausalKitError
+from causalkit.weights import compare_state_dict
 from generators.cgn.model import MnistCGN
 
 __all__ = ["KeyReport", "check_keys", "load_official", "load_generator", "OFFICIAL_VARIANTS"]
@@ -50,14 +51,10 @@ class KeyReport:
 
 def check_keys(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> KeyReport:
     """Compare ``state`` with ``model.state_dict()``: missing, unexpected, mis-shaped keys."""
-    own = model.state_dict()
-    report = KeyReport(missing=sorted(set(own) - set(state)),
-                       unexpected=sorted(set(state) - set(own)))
-    for key in sorted(set(own) & set(state)):
-        if tuple(own[key].shape) != tuple(state[key].shape):
-            report.mismatched.append(f"{key}: checkpoint {tuple(state[key].shape)} vs "
-                                     f"model {tuple(own[key].shape)}")
-    return report
+    found = compare_state_dict(model, state)
+    return KeyReport(missing=found.missing, unexpected=found.unexpected,
+                     mismatched=[f"{k}: checkpoint {file} vs model {want}"
+                                 for k, file, want in found.shapes])
 
 
 def _resolve(path_or_variant: str | os.PathLike, root: str | os.PathLike | None) -> Path:
