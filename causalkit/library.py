@@ -78,28 +78,25 @@ GRAPHS: Mapping[str, LibraryEntry] = MappingProxyType(_GRAPHS)
 SCMS: Mapping[str, LibraryEntry] = MappingProxyType(_SCMS)
 
 
-def register_graph(name: str, description: str, source: str = ""):
-    """Decorator adding a graph builder ``() -> CausalGraph`` to :data:`GRAPHS`."""
-
-    def deco(build: Callable[[], CausalGraph]) -> Callable[[], CausalGraph]:
-        if name in _GRAPHS:
-            raise GraphError(f"a graph named {name!r} is already registered; pick another name")
-        _GRAPHS[name] = LibraryEntry(name, build, description, source)
+def _registrar(table: dict[str, LibraryEntry], kind: str, error: type[CausalKitError],
+               name: str, description: str, source: str):
+    def deco(build: Callable[[], Any]) -> Callable[[], Any]:
+        if name in table:
+            raise error(f"{kind} named {name!r} is already registered; pick another name")
+        table[name] = LibraryEntry(name, build, description, source)
         return build
 
     return deco
+
+
+def register_graph(name: str, description: str, source: str = ""):
+    """Decorator adding a graph builder ``() -> CausalGraph`` to :data:`GRAPHS`."""
+    return _registrar(_GRAPHS, "a graph", GraphError, name, description, source)
 
 
 def register_scm(name: str, description: str, source: str = ""):
     """Decorator adding a discrete SCM builder to :data:`SCMS`."""
-
-    def deco(build: Callable[[], Any]) -> Callable[[], Any]:
-        if name in _SCMS:
-            raise CausalKitError(f"an SCM named {name!r} is already registered")
-        _SCMS[name] = LibraryEntry(name, build, description, source)
-        return build
-
-    return deco
+    return _registrar(_SCMS, "an SCM", CausalKitError, name, description, source)
 
 
 def list_graphs() -> list[str]:
