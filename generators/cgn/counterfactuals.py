@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,13 @@ import numpy as np
 
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write_bytes
+from generators.cgn.encoder import MnistCGNEncoder
 from generators.cgn.images import to_uint8
 from generators.cgn.model import MnistCGN
 from generators.cgn.scm import cgn_scm
 
-__all__ = ["CounterfactualSet", "generate_counterfactuals", "MECHANISMS"]
+__all__ = ["CounterfactualSet", "generate_counterfactuals", "abduct_counterfactuals",
+           "MECHANISMS"]
 
 #: mechanism name -> label node of the CGN's SCM
 MECHANISMS = {"shape": "Y1", "texture": "Y2", "background": "Y3"}
@@ -93,27 +96,101 @@ def generate_counterfactuals(cgn: MnistCGN, n: int, *, per_noise: int = 1,
     """
     from tqdm import tqdm
 
-    bad = sorted(set(randomise) - set(MECHANISMS))
-    if bad:
-        raise CausalKitError(f"unknown mechanism(s) {bad} in randomise; choose from "
-                             f"{sorted(MECHANISMS)}")
     if n < 1 or per_noise < 1 or chunk < 1:
         raise CausalKitError(f"n, per_noise and chunk must be >= 1, got {n}, {per_noise}, "
                              f"{chunk}")
     scm = cgn_scm(cgn)
-    # Abduction is trivial (we draw the noise), so we call the SCM's mechanisms directly
-    # and skip re-evaluating the ones whose labels the counterfactual leaves unchanged.
+    n_noise = -(-n // per_noise)
+
+    def draws() -> Iterator[tuple[int, dict[str, Any], np.ndarray, np.random.Generator]]:
+        for c, start in enumerate(tqdm(range(0, n_noise, chunk), desc="counterfactuals",
+                                       disable=not progress)):
+            m = min(chunk, n_noise - start)
+            rng = np.random.default_rng(np.random.SeedSequence([seed, c]))
+            u = {v: scm.noise[v](m, rng) for v in ("U1", "U2", "U3", "F", "B")}
+            yield start, u, scm.noise["Y1"](m, rng), rng
+
+    meta = {"n": int(n), "per_noise": int(per_noise), "randomise": sorted(randomise),
+            "seed": int(seed), "noise": "prior"}
+    return _assemble(cgn, scm, draws(), per_noise, randomise, n, meta)
+
+
+def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
+                           labels: Any, *, per_image: int = 1,
+                           randomise: tuple[str, ...] | list[str] = ("texture", "background"),
+                           seed: int = 0, chunk: int = 1000,
+                           progress: bool = True) -> CounterfactualSet:
+    """Counterfactuals of *observed* images: Pearl's abduction, action, prediction.
+
+    Abduction infers each image's shape noise as the encoder's posterior mean
+    ``E[u | x, y]`` (texture and background noise, which the encoder does not infer,
+    come from the prior, seeded); the action redraws the labels of the mechanisms in ``randomise``;
+    the prediction runs the CGN. With the shape label kept, each counterfactual is the
+    real digit's own shape (as the CGN rebuilds it) on a new texture and background,
+    so the shapes a classifier learns from follow the real digit distribution rather
+    than the CGN's prior samples.
+
+    Parameters
+    ----------
+    cgn, encoder
+        A CGN trained with ``lambda_recon > 0`` and its encoder (``encoder.pt``).
+    images, labels
+        Real images, uint8 ``(N, 3, 32, 32)``, and their labels ``(N,)``.
+    per_image : int
+        Counterfactuals per real image.
+    randomise, seed, chunk, progress
+        As in :func:`generate_counterfactuals`; the texture shifts are drawn from ``seed``.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from generators.cgn.images import to_float
+
+    x_all = torch.as_tensor(np.asarray(images))
+    y_all = np.asarray(labels, dtype=np.int64)
+    if x_all.dtype != torch.uint8 or x_all.ndim != 4 or len(x_all) != len(y_all):
+        raise CausalKitError(f"need uint8 images (N, 3, 32, 32) and N labels, got "
+                             f"{x_all.dtype} {tuple(x_all.shape)} and {y_all.shape}")
+    if per_image < 1 or chunk < 1:
+        raise CausalKitError(f"per_image and chunk must be >= 1, got {per_image}, {chunk}")
+    scm = cgn_scm(cgn)
+    encoder.eval()
+
+    def draws() -> Iterator[tuple[int, dict[str, Any], np.ndarray, np.random.Generator]]:
+        for c, start in enumerate(tqdm(range(0, len(y_all), chunk), desc="abduction",
+                                       disable=not progress)):
+            sl = slice(start, start + chunk)
+            rng = np.random.default_rng(np.random.SeedSequence([seed, c]))
+            y = y_all[sl]
+            with torch.no_grad():
+                mu, _ = encoder(to_float(x_all[sl]).to(cgn.device),
+                                torch.as_tensor(y, device=cgn.device))
+            # abducted noise where the encoder infers it, the prior for the rest
+            u = {v: scm.noise[v](len(y), rng) for v in ("U1", "U2", "U3", "F", "B")}
+            u.update({f"U{i + 1}": mu[:, i].cpu().numpy() for i in range(mu.shape[1])})
+            yield start, u, y, rng
+
+    n = len(y_all) * per_image
+    meta = {"n": int(n), "per_noise": int(per_image), "randomise": sorted(randomise),
+            "seed": int(seed), "noise": "abducted"}
+    return _assemble(cgn, scm, draws(), per_image, randomise, n, meta)
+
+
+def _assemble(cgn: MnistCGN, scm: Any, draws: Iterable, per_noise: int,
+              randomise: tuple[str, ...] | list[str], n: int,
+              meta: dict[str, Any]) -> CounterfactualSet:
+    # We call the SCM's mechanisms directly (the noise is given) and skip re-evaluating
+    # the ones whose labels the counterfactual leaves unchanged.
+    bad = sorted(set(randomise) - set(MECHANISMS))
+    if bad:
+        raise CausalKitError(f"unknown mechanism(s) {bad} in randomise; choose from "
+                             f"{sorted(MECHANISMS)}")
     f_m, f_f, f_b = (scm.mechanisms[v] for v in ("M", "F", "B"))
     k = cgn.n_classes
-    n_noise = -(-n // per_noise)
     out: dict[str, list[np.ndarray]] = {key: [] for key in
                                         ("images", "shape", "texture", "background", "group")}
-    starts = range(0, n_noise, chunk)
-    for c, start in enumerate(tqdm(starts, desc="counterfactuals", disable=not progress)):
-        m = min(chunk, n_noise - start)
-        rng = np.random.default_rng(np.random.SeedSequence([seed, c]))
-        u = {v: scm.noise[v](m, rng) for v in ("U1", "U2", "U3", "F", "B")}
-        y1 = scm.noise["Y1"](m, rng)
+    for start, u, y1, rng in draws:
+        m = len(y1)
         mask = f_m({"Y1": y1, "U1": u["U1"]}, None)
         fg = f_f({"Y2": y1, "U2": u["U2"]}, u["F"]) if "texture" not in randomise else None
         bg = f_b({"Y3": y1, "U3": u["U3"]}, u["B"]) if "background" not in randomise else None
@@ -134,6 +211,4 @@ def generate_counterfactuals(cgn: MnistCGN, n: int, *, per_noise: int = 1,
     # sort so the counterfactuals of one u sit together, then trim the last group
     order = np.argsort(arrays["group"], kind="stable")[:n]
     arrays = {key: v[order] for key, v in arrays.items()}
-    meta = {"n": int(n), "per_noise": int(per_noise), "randomise": sorted(randomise),
-            "seed": int(seed)}
     return CounterfactualSet(**arrays, meta=meta)

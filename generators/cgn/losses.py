@@ -41,12 +41,19 @@ def binary_entropy_loss(mask: torch.Tensor) -> torch.Tensor:
     return (-(m * torch.log2(m)) - (1 - m) * torch.log2(1 - m)).mean()
 
 
-def mask_size_loss(mask: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
-    """Hinge on each image's mean mask value, zero inside ``[tau, 1 - tau]``; batch mean."""
-    if not 0.0 <= tau < 0.5:
-        raise ValueError(f"tau must lie in [0, 0.5), got {tau}")
+def mask_size_loss(mask: torch.Tensor, tau: float = 0.1,
+                   upper: float | None = None) -> torch.Tensor:
+    """Hinge on each image's mean mask value, zero inside ``[tau, upper]``; batch mean.
+
+    ``upper`` defaults to ``1 - tau`` (the paper's symmetric hinge). A bound below 0.5
+    says "the object is smaller than the background", which rules out the inverted
+    solution (mask on the background, the texture mechanisms swapped).
+    """
+    upper = 1 - tau if upper is None else upper
+    if not 0.0 <= tau < upper <= 1.0:
+        raise ValueError(f"need 0 <= tau < upper <= 1, got tau={tau}, upper={upper}")
     size = mask.flatten(1).mean(1)
-    return (F.relu(tau - size) + F.relu(size - (1 - tau))).mean()
+    return (F.relu(tau - size) + F.relu(size - upper)).mean()
 
 
 def gram_matrix(feat: torch.Tensor) -> torch.Tensor:
