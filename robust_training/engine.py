@@ -268,6 +268,9 @@ def fit(streams: MultiStream, config: FitConfig, out: str | os.PathLike | None =
         model.train()
         for step in bar:
             batch = streams.batch(step, rank=rank, world=world, device=device)
+            if obj.resets_optimizer(step):
+                opt = torch.optim.Adam(model.parameters(), lr=config.lr,
+                                       weight_decay=config.weight_decay)
             with autocast:
                 loss, logs = obj.loss(net, batch, step)
             opt.zero_grad(set_to_none=True)

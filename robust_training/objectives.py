@@ -86,6 +86,10 @@ class Objective:
         """The training loss of ``batch`` at optimisation ``step``, and scalars to log."""
         raise NotImplementedError
 
+    def resets_optimizer(self, step: int) -> bool:
+        """Whether the trainer should start a fresh optimiser before ``step``."""
+        return False
+
 
 @register_objective("erm")
 class ERM(Objective):
@@ -124,6 +128,11 @@ class IRM(Objective):
         if weight > 1.0:  # keep the gradient scale comparable (reference implementation)
             loss = loss / weight
         return loss, {"risk": risk.item(), "penalty": penalty.item()}
+
+    def resets_optimizer(self, step):
+        # Adam's moment estimates were built for the unpenalised loss; the jump in the
+        # penalty weight makes them stale (DomainBed resets here too)
+        return step == self.hparams["anneal_steps"] and self.hparams["penalty_weight"] > 1
 
 
 @register_objective("cgn-heads")

@@ -122,6 +122,8 @@ def train_classifier(objective: str | Objective, data: TrainData, *, epochs: flo
         idx = perm[pos * batch_size:(pos + 1) * batch_size]
         batch = {"x": _to_float(data.images[idx]).to(device), "y": data.labels[idx].to(device),
                  "real": data.real[idx].to(device), "env": data.env[idx].to(device)}
+        if obj.resets_optimizer(step):
+            opt = torch.optim.Adam(model.parameters(), lr=lr)
         loss, logs = obj.loss(model, batch, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -9,8 +9,10 @@ from generators.cgn.images import make_grid, to_float, to_uint8
 from generators.cgn.losses import (
     RandomTextureLoss,
     binary_entropy_loss,
+    contrast_loss,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
+    mask_border_loss,
     mask_size_loss,
 )
 from generators.cgn.model import MASK_EPS, MnistCGN, compose, random_shift
@@ -95,6 +97,30 @@ def test_mask_size_hinge():
     assert per_image == pytest.approx([0.0, 0.05, 0.1])
     with pytest.raises(ValueError):
         mask_size_loss(m, tau=0.6)
+    # an upper bound of one half forbids the 100 % mask by 0.5, leaves 50 % alone
+    capped = [mask_size_loss(m[i:i + 1], tau, upper=0.5).item() for i in (0, 2)]
+    assert capped == pytest.approx([0.0, 0.5])
+
+
+def test_mask_border_loss_is_the_frame_mean():
+    m = torch.zeros(2, 1, 8, 8)
+    m[0, :, 2:6, 2:6] = 1  # a centred object: frame empty
+    m[1] = 1  # an inverted mask: frame full
+    assert mask_border_loss(m[:1], width=2).item() == 0.0
+    assert mask_border_loss(m[1:], width=2).item() == 1.0
+    m[0, :, 0, 0] = 1  # one of the 48 frame pixels
+    assert mask_border_loss(m[:1], width=2).item() == pytest.approx(1 / 48)
+    with pytest.raises(ValueError, match="does not fit"):
+        mask_border_loss(m, width=4)
+
+
+def test_contrast_loss_hinges_on_the_mean_colour_difference():
+    black = -torch.ones(1, 3, 4, 4)
+    assert contrast_loss(black, black, margin=0.2).item() == pytest.approx(0.2)
+    grey = torch.zeros(1, 3, 4, 4)
+    assert contrast_loss(grey, black, margin=0.2).item() == 0.0  # differ by 1 > 0.2
+    near = black + 0.1
+    assert contrast_loss(near, black, margin=0.2).item() == pytest.approx(0.1)
 
 
 def test_texture_loss_prefers_matching_statistics():

@@ -50,6 +50,9 @@ def test_irm_penalty_is_weighted_after_annealing():
     expected = (logs["risk"] + 1000.0 * logs["penalty"]) / 1000.0
     assert late.item() == pytest.approx(expected, rel=1e-4)
     assert early.item() == pytest.approx(logs["risk"] + logs["penalty"], rel=1e-4)
+    # a fresh optimiser exactly when the penalty switches on, never otherwise
+    assert [s for s in range(20) if obj.resets_optimizer(s)] == [5]
+    assert not any(get_objective("erm").resets_optimizer(s) for s in range(20))
 
 
 def test_cgn_heads_uses_each_mechanism_label():

@@ -89,7 +89,7 @@ def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def load_encoder(path: str | os.PathLike, *, n_classes: int = 10, latent_dim: int = 32,
-                 device: str | torch.device = "cpu") -> MnistCGNEncoder:
+                 n_noise: int = 1, device: str | torch.device = "cpu") -> MnistCGNEncoder:
     """Load an ``encoder.pt`` written by :func:`generators.cgn.train.train_cgn`.
 
     The width is read from the weights; the keys and shapes are checked strictly.
@@ -97,14 +97,13 @@ def load_encoder(path: str | os.PathLike, *, n_classes: int = 10, latent_dim: in
     state = torch.load(path, map_location="cpu", weights_only=True)
     if "features.0.weight" not in state:
         raise CausalKitError(f"{path} is not a CGN encoder state_dict (no features.0.weight)")
-    n_noise = state["head.weight"].shape[0] // (2 * latent_dim) if "head.weight" in state else 1
     enc = MnistCGNEncoder(n_classes, latent_dim, nef=state["features.0.weight"].shape[0],
-                          n_noise=max(1, min(3, n_noise)))
+                          n_noise=n_noise)
     report = compare_state_dict(enc, state)
     if not report.ok:
         raise CausalKitError(f"{path} does not fit the CGN encoder (missing "
                              f"{report.missing}, unexpected {report.unexpected}, shapes "
                              f"{report.shapes}); was it written by train_cgn with "
-                             f"latent_dim={latent_dim}?")
+                             f"latent_dim={latent_dim} and n_noise={n_noise}?")
     enc.load_state_dict(state)
     return enc.to(device).eval()
