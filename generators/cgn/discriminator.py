@@ -59,10 +59,7 @@ class ConvDiscriminator(nn.Module):
 
 
 def make_discriminator(kind: str, n_classes: int = 10, ndf: int | None = None) -> nn.Module:
-    """``"linear"``, ``"conv"`` or ``"projection"`` discriminator (default widths 512, 32, 32)."""
-    if kind == "projection":
-        from generators.small_gan_train import ProjectionDiscriminator
-        return ProjectionDiscriminator(n_classes, ndf or 32)
+    """``"linear"`` or ``"conv"`` discriminator (default widths 512 and 32)."""
     if kind == "linear":
         return LinearDiscriminator(n_classes, ndf or 512)
     if kind == "conv":
