@@ -69,10 +69,13 @@ def test_fast_recipe_trains_an_encoder_and_resumes_identically(tmp_path):
     from generators.cgn.encoder import load_encoder
 
     x, y = _toy_data()
-    cfg = _cfg(recipe="fast")
+    cfg = _cfg(recipe="fast", bg_warmup=2)
     assert cfg.lambda_recon > 0 and cfg.mask_max == 0.5
     ref, ref_hist = train_cgn(x, y, cfg, tmp_path / "ref", progress=False)
-    assert {"recon", "recon_mask_entropy", "recon_mask_size", "mask_border"} <= set(ref_hist[0])
+    # warm-up: the background alone rebuilds the image; then every term is on
+    assert set(ref_hist[0]) >= {"recon"} and "adv" not in ref_hist[0]
+    assert {"adv", "recon", "recon_mask_entropy", "recon_mask_size", "mask_border",
+            "contrast"} <= set(ref_hist[2])
 
     def kill_at_5(it: int) -> None:
         if it == 5:
@@ -90,8 +93,8 @@ def test_fast_recipe_trains_an_encoder_and_resumes_identically(tmp_path):
 
 def test_reconstruction_improves_on_its_batch(tmp_path):
     x, y = _toy_data()
-    _, hist = train_cgn(x, y, _cfg(recipe="fast", iterations=40, log_every=10), tmp_path,
-                        progress=False)
+    _, hist = train_cgn(x, y, _cfg(recipe="fast", iterations=40, log_every=10,
+                                   bg_warmup=0), tmp_path, progress=False)
     assert hist[-1]["recon"] < 0.8 * hist[0]["recon"]
 
 

@@ -81,6 +81,7 @@ class CGNTrainConfig:
     mask_max: float | None = None  # upper bound of the size hinge; None = 1 - tau
     lambda_border: float = 0.0  # weight of the mask-border prior (0 = the paper)
     lambda_contrast: float = 0.0  # weight of the figure-ground contrast hinge (0 = paper)
+    bg_warmup: int = 0  # first iterations in which only the background rebuilds the image
     norm_lr_mult: float = 1.0  # learning-rate factor of the generator's BatchNorm shifts
     lambda_texture: float = 1.0
     lambda_recon: float = 0.0  # 0 = the paper's purely adversarial training
@@ -112,12 +113,15 @@ VARIANT_PRESETS: dict[str, dict[str, Any]] = {
 #: (generators.cgn.encoder), a 5x generator learning rate with 10x on the BatchNorm
 #: shifts (which alone set the mean colours), a size hinge capping the mask at half the
 #: image, a frame-is-background prior (both against the inverted mask) and a
-#: figure-ground contrast hinge (against both textures dying black); about 1k
-#: iterations on a CPU.
+#: figure-ground contrast hinge (against both textures dying black). With a random mask
+#: the composite is symmetric in foreground and background, and many classes settled
+#: on the inverted solution; ``bg_warmup`` first lets the background mechanism alone
+#: rebuild the images, so it learns the ground before the mask and the foreground
+#: start, which breaks the symmetry the right way round. About 1k iterations on a CPU.
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": {},
     "fast": dict(lambda_recon=10.0, lr=1e-3, lr_d=2e-4, mask_max=0.5, norm_lr_mult=10.0,
-                 lambda_border=1.0, lambda_contrast=1.0),
+                 lambda_border=1.0, lambda_contrast=1.0, bg_warmup=100),
 }
 
 
@@ -190,13 +194,16 @@ def _mask_losses(out: CGNOutput, config: CGNTrainConfig,
 
 
 def _recon_losses(cgn: MnistCGN, enc: MnistCGNEncoder, x: torch.Tensor, y: torch.Tensor,
-                  config: CGNTrainConfig, gen: torch.Generator) -> dict[str, torch.Tensor]:
+                  config: CGNTrainConfig, gen: torch.Generator,
+                  warmup: bool = False) -> dict[str, torch.Tensor]:
     # rebuild real images from their inferred noise; the mask losses apply here too
     mu, logvar = enc(x, y)
     u = list(enc.sample(mu, logvar, gen).unbind(1))
     u += [cgn.sample_noise(len(x), gen) for _ in range(3 - len(u))]  # prior for the rest
     out = cgn(y, u=tuple(u), generator=gen)
     pixels = x[0].numel()
+    if warmup:  # the background mechanism alone explains the image (see bg_warmup)
+        return {"recon": config.lambda_recon * F.mse_loss(out.background, x)}
     return {
         "recon": config.lambda_recon * (F.mse_loss(out.image, x)
                                         + config.beta_kl * kl_standard_normal(mu, logvar)
@@ -314,14 +321,15 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
         # generator step: one shared u for the three mechanisms, as the official training
         out_g = cgn(y_gen, generator=gen)
         x_gen = out_g.image
-        losses = {
+        warmup = enc is not None and it < config.bg_warmup
+        losses = {} if warmup else {
             "adv": lsgan_generator_loss(disc(x_gen, y_gen)),
             **_mask_losses(out_g, config),
         }
-        if config.lambda_texture:
+        if config.lambda_texture and not warmup:
             losses["texture"] = config.lambda_texture * texture(x_gen, x_real)
         if enc is not None:
-            losses.update(_recon_losses(cgn, enc, x_real, y_real, config, gen))
+            losses.update(_recon_losses(cgn, enc, x_real, y_real, config, gen, warmup))
         opt_g.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         opt_g.step()
@@ -343,7 +351,7 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
             history.append(rec)
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(rec) + "\n")
-            bar.set_postfix(d=f"{rec['d']:.3f}", adv=f"{rec['adv']:.3f}",
+            bar.set_postfix(d=f"{rec['d']:.3f}", adv=f"{rec.get('adv', float('nan')):.3f}",
                             mask=f"{rec['mask_mean']:.3f}")
         if done % config.sample_every == 0 or done == config.iterations:
             save_grid(out / "samples" / f"iter_{done:06d}.png", _grid(cgn, config.seed, 10),
