@@ -104,5 +104,21 @@ def test_tiny_pipeline_end_to_end(tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["results"] == rec["results"]
     for name in ("table.txt", "counterfactuals.png", "cgn_samples.png", "train_samples.png",
-                 "counterfactuals.npz", "cgn/log.jsonl"):
+                 "counterfactuals.npz", "cgn/log.jsonl", "cgn/encoder.pt"):
         assert (tmp_path / name).exists(), name
+    # the fast recipe's encoder makes the counterfactuals from the real training images
+    assert rec["counterfactual_noise"] == "abducted"
+    assert rec["cgn_train_config"]["lambda_recon"] > 0
+    cf = np.load(tmp_path / "counterfactuals.npz")
+    assert len(cf["images"]) >= 60 and "abducted" in (tmp_path / "table.txt").read_text()
+
+
+def test_pipeline_refuses_abduction_without_an_encoder(tmp_path):
+    from robust_training.cgn_mnist import PipelineConfig, run_cgn_mnist
+
+    cfg = PipelineConfig.quick("colored", n_train=100, n_ood=50, cgn_iterations=2,
+                               cgn_batch=16, cgn_ngf=8, n_generated=20, steps=2,
+                               cgn_recipe="paper", counterfactuals="abducted",
+                               methods=("cgn",))
+    with pytest.raises(CausalKitError, match="encoder"):
+        run_cgn_mnist(cfg, tmp_path, progress=False)
