@@ -29,3 +29,9 @@ def test_missing_official_root_is_a_user_error(tmp_path):
                               "--official-root", str(tmp_path), "--out", str(tmp_path)])
     assert res.exit_code == 2
     assert "official CGN checkpoints were not found" in res.output
+
+
+def test_unknown_recipe_is_a_user_error(tmp_path):
+    res = runner.invoke(app, ["reproduce", "cgn-mnist", "--quick", "--recipe", "turbo",
+                              "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "--recipe" in res.output

@@ -41,6 +41,13 @@ def cgn_mnist(
     official_root: Path = typer.Option(None, "--official-root", help="Folder of the "
                                        "official checkpoints (default "
                                        "../shared/data/cgn_official)."),
+    recipe: str = typer.Option("fast", "--recipe", help="CGN training recipe: 'fast' "
+                               "(encoder + reconstruction, ~1k iterations) or 'paper' "
+                               "(the official losses only, ~47k iterations)."),
+    counterfactuals: str = typer.Option("auto", "--counterfactuals", help="'abducted' "
+                                        "(counterfactuals of the real training images; "
+                                        "needs the fast recipe), 'prior' (of the CGN's "
+                                        "own samples, as the paper) or 'auto'."),
     cgn_iterations: int = typer.Option(None, "--cgn-iterations", min=1),
     n_generated: int = typer.Option(None, "--n-generated", min=1,
                                     help="Size of the CGN-sample and counterfactual sets."),
@@ -59,6 +66,11 @@ def cgn_mnist(
     Original, IRM (2 and 5 envs), Original + GAN, Original + CGN and CGN only."""
     if variant not in VARIANTS:
         raise CausalKitError(f"unknown --variant {variant!r}; choose one of {list(VARIANTS)}")
+    if recipe not in ("fast", "paper"):
+        raise CausalKitError(f"unknown --recipe {recipe!r}; choose 'fast' or 'paper'")
+    if counterfactuals not in ("auto", "abducted", "prior"):
+        raise CausalKitError(f"unknown --counterfactuals {counterfactuals!r}; choose "
+                             "'auto', 'abducted' or 'prior'")
     import torch
 
     from robust_training.cgn_mnist import PipelineConfig, format_results, run_cgn_mnist
@@ -67,7 +79,7 @@ def cgn_mnist(
         cgn=cgn, textures=str(textures) if textures else None,
         official_root=str(official_root) if official_root else None,
         cgn_iterations=cgn_iterations, n_generated=n_generated, epochs=epochs, steps=steps,
-        seed=seed,
+        seed=seed, cgn_recipe=recipe, counterfactuals=counterfactuals,
     ).items() if v is not None}
     if epochs is not None and steps is None:
         overrides["steps"] = None  # --epochs replaces the preset's step budget
