@@ -43,8 +43,9 @@ from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write_text
 from generators.cgn.checkpoint import OFFICIAL_VARIANTS, load_generator, load_official
 from generators.cgn.counterfactuals import abduct_counterfactuals, generate_counterfactuals
+from generators.cgn.encoder import load_encoder
 from generators.cgn.images import save_grid
-from generators.cgn.train import preset, train_cgn
+from generators.cgn.train import RECIPES, preset, train_cgn
 from robust_training.trainer import TrainData, accuracy, train_classifier
 
 __all__ = ["PipelineConfig", "run_cgn_mnist", "METHODS", "DATASET_NAMES", "format_results"]
@@ -53,6 +54,7 @@ __all__ = ["PipelineConfig", "run_cgn_mnist", "METHODS", "DATASET_NAMES", "forma
 DATASET_NAMES = {"colored": "colored-mnist", "double-colored": "double-colored-mnist",
                  "wildlife": "wildlife-mnist"}
 METHODS = ("original", "irm-2", "irm-5", "original+gan", "original+cgn", "cgn")
+COUNTERFACTUALS = ("auto", "abducted", "prior")  # where the counterfactuals' noise comes from
 IRM_RHOS = {"irm-2": (0.9, 1.0), "irm-5": (0.9, 0.925, 0.95, 0.975, 1.0)}
 
 
@@ -131,6 +133,17 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     if config.cgn not in ("train", "official") and not Path(config.cgn).is_file():
         raise CausalKitError(f"--cgn {config.cgn!r} is neither 'train', 'official' nor an "
                              "existing generator.pt / ckp.pth file")
+    if config.cgn_recipe not in RECIPES:
+        raise CausalKitError(f"unknown CGN recipe {config.cgn_recipe!r} (--recipe); choose "
+                             f"one of {sorted(RECIPES)}")
+    if config.counterfactuals not in COUNTERFACTUALS:
+        raise CausalKitError(f"unknown counterfactual noise {config.counterfactuals!r} "
+                             f"(--counterfactuals); choose one of {list(COUNTERFACTUALS)}")
+    trains_encoder = config.cgn == "train" and RECIPES[config.cgn_recipe].get("lambda_recon")
+    if config.counterfactuals == "abducted" and not trains_encoder:
+        raise CausalKitError("abducted counterfactuals need a CGN trained here with an "
+                             "encoder (--cgn train with the 'fast' recipe); use "
+                             "counterfactuals='prior' for the official weights")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -161,6 +174,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     # 2. CGN --------------------------------------------------------------------------
     t0, c0 = time.perf_counter(), time.process_time()
     cgn_log: list[dict] = []
+    encoder = None  # set when counterfactuals are abducted from the real images
     if config.cgn == "train":
         cfg = preset(config.variant, recipe=config.cgn_recipe,
                      iterations=config.cgn_iterations,
@@ -169,6 +183,8 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
                      sample_every=max(1, config.cgn_iterations // 4))
         cgn, cgn_log = train_cgn(torch.as_tensor(train.images), torch.as_tensor(train.labels),
                                  cfg, out / "cgn", device=device, progress=progress)
+        if cfg.lambda_recon and config.counterfactuals != "prior":
+            encoder = load_encoder(out / "cgn" / "encoder.pt", device=device)
     elif config.cgn == "official":
         cgn = load_official(config.variant, root=config.official_root, device=device)
     else:
@@ -181,7 +197,6 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     t0, c0 = time.perf_counter(), time.process_time()
     need_gan = "original+gan" in config.methods
     need_cf = any(m in config.methods for m in ("original+cgn", "cgn"))
-    encoder = _encoder(config, out / "cgn")
     if encoder is not None:
         # every real image once (repeated when more are asked for than exist)
         n_src = min(len(train), config.n_generated)
@@ -265,22 +280,6 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     atomic_write_text(out / "results.json", json.dumps(record, indent=2) + "\n")
     atomic_write_text(out / "table.txt", format_results(record) + "\n")
     return record
-
-
-def _encoder(config: PipelineConfig, cgn_dir: Path) -> Any:
-    """The trained CGN's encoder when counterfactuals are to be abducted, else None."""
-    from generators.cgn.encoder import load_encoder
-
-    if config.counterfactuals not in ("auto", "abducted", "prior"):
-        raise CausalKitError(f"counterfactuals must be 'auto', 'abducted' or 'prior', got "
-                             f"{config.counterfactuals!r}")
-    path = cgn_dir / "encoder.pt"
-    has = config.cgn == "train" and path.is_file()
-    if config.counterfactuals == "abducted" and not has:
-        raise CausalKitError("abducted counterfactuals need a CGN trained here with an "
-                             "encoder (--cgn train with the 'fast' recipe); use "
-                             "counterfactuals='prior' for the official weights")
-    return load_encoder(path) if has and config.counterfactuals != "prior" else None
 
 
 def format_results(record: dict[str, Any]) -> str:

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write_bytes
 from generators.cgn.encoder import MnistCGNEncoder
-from generators.cgn.images import to_uint8
+from generators.cgn.images import to_float, to_uint8
 from generators.cgn.model import MnistCGN
 from generators.cgn.scm import cgn_scm
 
@@ -124,11 +125,11 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
 
     Abduction infers each image's shape noise as the encoder's posterior mean
     ``E[u | x, y]`` (texture and background noise, which the encoder does not infer,
-    come from the prior, seeded); the action redraws the labels of the mechanisms in ``randomise``;
-    the prediction runs the CGN. With the shape label kept, each counterfactual is the
-    real digit's own shape (as the CGN rebuilds it) on a new texture and background,
-    so the shapes a classifier learns from follow the real digit distribution rather
-    than the CGN's prior samples.
+    come from the prior, seeded); the action redraws the labels of the mechanisms in
+    ``randomise``; the prediction runs the CGN. With the shape label kept, each
+    counterfactual is the real digit's own shape (as the CGN rebuilds it) on a new
+    texture and background, so the shapes a classifier learns from follow the real
+    digit distribution rather than the CGN's prior samples.
 
     Parameters
     ----------
@@ -141,10 +142,7 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
     randomise, seed, chunk, progress
         As in :func:`generate_counterfactuals`; the texture shifts are drawn from ``seed``.
     """
-    import torch
     from tqdm import tqdm
-
-    from generators.cgn.images import to_float
 
     x_all = torch.as_tensor(np.asarray(images))
     y_all = np.asarray(labels, dtype=np.int64)
