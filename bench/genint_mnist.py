@@ -1,9 +1,10 @@
 """GenInt on biased MNIST: ERM, GAN augmentation, GenInt and GenInt + transfer.
 
-Setting. Double-colored MNIST with rho = 0.9: the foreground and the background colour
-classes each equal the digit with probability 0.9 (training and in-distribution test);
-the OOD test split is the same SCM under do(colour classes := uniform), which breaks the
-tie between nuisance and label. The small GAN (:mod:`generators.small_gan`) is trained on
+Setting. ``--variant`` double-colored MNIST (default) or colored MNIST with rho = 0.9:
+the colour classes (foreground and background, or the digit's) each equal the digit with
+probability 0.9 (training and in-distribution test); the OOD test split is the same SCM
+under do(colour classes := uniform), which breaks the tie between nuisance and label.
+The small GAN (:mod:`generators.small_gan`) is trained on
 the biased training data (``python -m generators.small_gan_train``).
 
 Streams. ``real``: ``--n-train`` biased training images. ``int``: GenInt samples, the
@@ -50,7 +51,7 @@ def _pools(a, train) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
 
     key = hashlib.sha256(json.dumps([a.generator, a.strategy, a.obs_strategy, a.per_class,
                                      a.pool_seed, a.n_train, a.transfer_n, a.transfer_steps,
-                                     a.rho]).encode()).hexdigest()[:12]
+                                     a.rho, a.variant]).encode()).hexdigest()[:12]
     path = Path(a.work) / f"pools-{key}.pt"
     if path.is_file():
         st = torch.load(path, weights_only=True)
@@ -89,21 +90,32 @@ def _streams(method: str, a, train, pools):
     raise ValueError(method)
 
 
-def _nuisance_stats(pools, train) -> dict:
-    """How often the generated colours match the label (as judged by colour class)."""
-    from bench.small_gan_eval import background_color
-    from causalkit.datasets.palettes import DOUBLE_BG_PALETTE
+#: The nuisance whose tie to the label the alignment statistic measures, per variant.
+NUISANCE = {"double-colored-mnist": "background colour", "colored-mnist": "digit colour"}
 
-    pal = torch.tensor(np.asarray(DOUBLE_BG_PALETTE), dtype=torch.float32) * 255.0
+
+def _nuisance_stats(pools, train, variant: str) -> dict:
+    """How often each stream's nuisance colour class equals the label.
+
+    Double-colored MNIST: the background (border) colour; colored MNIST: the digit colour
+    (its brightest pixels), each matched to the nearest palette colour.
+    """
+    from bench.small_gan_eval import background_color, foreground_color
+    from causalkit.datasets.palettes import COLORED_PALETTE, DOUBLE_BG_PALETTE
+
+    colored = variant == "colored-mnist"
+    pal = torch.tensor(np.asarray(COLORED_PALETTE if colored else DOUBLE_BG_PALETTE),
+                       dtype=torch.float32) * 255.0
+    colour = foreground_color if colored else background_color
+    tag = "fg" if colored else "bg"
 
     def aligned(x, y):
-        bg = background_color(x)
-        cls = torch.cdist(bg, pal).argmin(dim=1)
+        cls = torch.cdist(colour(x), pal).argmin(dim=1)
         return round(float((cls == y).float().mean()), 4)
 
-    return {"real_train_bg_aligned": aligned(torch.as_tensor(train.images),
-                                             torch.as_tensor(train.labels)),
-            **{f"{k}_bg_aligned": aligned(*pools[k]) for k in ("int", "obs", "transfer")}}
+    return {f"real_train_{tag}_aligned": aligned(torch.as_tensor(train.images),
+                                                 torch.as_tensor(train.labels)),
+            **{f"{k}_{tag}_aligned": aligned(*pools[k]) for k in ("int", "obs", "transfer")}}
 
 
 def _figure(a, train, pools, n: int = 10) -> None:
@@ -125,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--generator", required=True, help="small-GAN folder")
     p.add_argument("--source", default=None)
+    p.add_argument("--variant", default="double-colored-mnist", choices=sorted(NUISANCE),
+                   help="the biased training data (the GAN must be trained on it)")
     p.add_argument("--rho", type=float, default=0.9)
     p.add_argument("--n-train", type=int, default=10000)
     p.add_argument("--strategy", default="t=1,k=8,s=1")
@@ -154,15 +168,15 @@ def main(argv: list[str] | None = None) -> None:
     from robust_training.streams import MultiStream
 
     def split(name, n=None):
-        return build_split("double-colored-mnist", name, rho=a.rho, seed=0, source=a.source,
+        return build_split(a.variant, name, rho=a.rho, seed=0, source=a.source,
                            n=n, cache=False)
 
     train, test, ood = split("train", a.n_train), split("test"), split("ood")
     pools = _pools(a, train)
     if a.figure:
         _figure(a, train, pools)
-    stats = _nuisance_stats(pools, train)
-    print("background colour = label (fraction):", stats)
+    stats = _nuisance_stats(pools, train, a.variant)
+    print(f"{NUISANCE[a.variant]} = label (fraction):", stats)
     settings = {k: v for k, v in vars(a).items()
                 if k not in ("seeds", "methods", "results", "work", "threads", "device",
                              "figure")}

@@ -37,18 +37,26 @@ from bench._machine import machine_info  # noqa: E402
 from causalkit.io import atomic_write, atomic_write_text  # noqa: E402
 
 
+def _rgb255(x: torch.Tensor) -> torch.Tensor:
+    """Float RGB in 0-255 from uint8 images or float images in [-1, 1]."""
+    return (x.float() + 1) * 127.5 if x.is_floating_point() else x.float()
+
+
+def _border_mean(x255: torch.Tensor) -> torch.Tensor:
+    mask = torch.ones(x255.shape[-2:], dtype=torch.bool)
+    mask[2:-2, 2:-2] = False
+    return x255[:, :, mask].mean(dim=2)
+
+
 def background_color(x: torch.Tensor) -> torch.Tensor:
     """Mean RGB (0-255) of the 2-pixel border (always background: digits are padded)."""
-    x = (x.float() + 1) * 127.5 if x.is_floating_point() else x.float()
-    mask = torch.ones(x.shape[-2:], dtype=torch.bool)
-    mask[2:-2, 2:-2] = False
-    return x[:, :, mask].mean(dim=2)
+    return _border_mean(_rgb255(x))
 
 
 def foreground_color(x: torch.Tensor, frac: float = 0.1) -> torch.Tensor:
     """Mean RGB of the ``frac`` of pixels farthest from the background colour."""
-    x = (x.float() + 1) * 127.5 if x.is_floating_point() else x.float()
-    bg = background_color(x)
+    x = _rgb255(x)
+    bg = _border_mean(x)  # not background_color(x): x is already 0-255 floats
     flat = x.flatten(2)  # (n, 3, hw)
     dist = (flat - bg[:, :, None]).norm(dim=1)  # (n, hw)
     k = max(1, int(frac * flat.shape[2]))

@@ -84,6 +84,15 @@ def test_training_learns_a_colour_rule_and_is_seeded():
                                                  m2.state_dict().values(), strict=True))
 
 
+def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
+    from robust_training.cgn_mnist import PipelineConfig, run_cgn_mnist
+
+    with pytest.raises(CausalKitError, match="irm_penalty"):
+        run_cgn_mnist(PipelineConfig.quick("colored", irm_penalty=-1.0), tmp_path,
+                      progress=False)
+    assert not any(tmp_path.iterdir())  # refused before any work
+
+
 def test_traindata_validates():
     with pytest.raises(CausalKitError, match="uint8"):
         TrainData.real_images(np.zeros((2, 3, 32, 32), np.float32), [0, 1])
@@ -101,6 +110,7 @@ def test_tiny_pipeline_end_to_end(tmp_path):
     for row in rec["results"].values():
         assert 0.0 <= row["ood"] <= 1.0 and 0.0 <= row["train"] <= 1.0
     assert "ood_mean_heads" in rec["results"]["cgn"]
+    assert rec["results"]["irm-2"]["hparams"] == {"penalty_weight": cfg.irm_penalty}
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["results"] == rec["results"]
     for name in ("table.txt", "counterfactuals.png", "cgn_samples.png", "train_samples.png",

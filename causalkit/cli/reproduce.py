@@ -54,6 +54,8 @@ def cgn_mnist(
     epochs: float = typer.Option(None, "--epochs", min=0.01, help="Classifier epochs."),
     steps: int = typer.Option(None, "--steps", min=1, help="Classifier steps (overrides "
                               "--epochs; the quick preset uses 300)."),
+    irm_penalty: float = typer.Option(None, "--irm-penalty", min=0.0, help="IRM's "
+                                      "penalty weight after its warm-up (default 10)."),
     seed: int = typer.Option(0, "--seed", min=0),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if "
                                "available)."),
@@ -75,6 +77,7 @@ def cgn_mnist(
         official_root=str(official_root) if official_root else None,
         cgn_iterations=cgn_iterations, n_generated=n_generated, epochs=epochs, steps=steps,
         seed=seed, cgn_recipe=recipe, counterfactuals=counterfactuals,
+        irm_penalty=irm_penalty,
     ).items() if v is not None}
     if epochs is not None and steps is None:
         overrides["steps"] = None  # --epochs replaces the preset's step budget
