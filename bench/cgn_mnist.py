@@ -55,23 +55,44 @@ def run(args: argparse.Namespace) -> dict:
     return record
 
 
+def _row(method: str, runs: list[dict]) -> str:
+    ood = np.array([r["results"][method]["ood"] for r in runs]) * 100
+    tr = np.array([r["results"][method]["train"] for r in runs]) * 100
+    if len(runs) == 1:  # one seed: no spread to report
+        return f"  {method:<14} train {tr[0]:5.1f}   ood {ood[0]:5.1f}   (1 run)"
+    return (f"  {method:<14} train {tr.mean():5.1f} +- {tr.std(ddof=1):4.1f}   "
+            f"ood {ood.mean():5.1f} +- {ood.std(ddof=1):4.1f}   ({len(runs)} runs)")
+
+
 def summary() -> None:
+    """Mean +- std over the runs whose settings (pipeline and CGN training) agree except
+    for the seed.
+
+    ``irm_penalty`` changes only the IRM rows, so runs that differ in it share a group
+    and their IRM rows are averaged per penalty (records from before the option
+    existed ran with 100).
+    """
     records = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    groups: dict[str, list[dict]] = defaultdict(list)
     for r in records:
-        key = (r["variant"], r.get("preset"), r["config"]["cgn"], r["source"])
-        groups[key].append(r)
-    for (variant, preset, cgn, source), runs in groups.items():
+        cfg = {k: v for k, v in r["config"].items() if k not in ("seed", "irm_penalty")}
+        cgn_cfg = {k: v for k, v in (r.get("cgn_train_config") or {}).items() if k != "seed"}
+        key = [r["source"], cfg, cgn_cfg]  # the CGN recipe's full settings
+        groups[json.dumps(key, sort_keys=True)].append(r)
+    for runs in groups.values():
+        cfg = runs[0]["config"]
         seeds = sorted(r["config"]["seed"] for r in runs)
-        print(f"\n{variant} [{preset}, cgn={cgn}, {source}] seeds={seeds}")
+        print(f"\n{runs[0]['variant']} [cgn={cfg['cgn']}, recipe={cfg.get('cgn_recipe')}, "
+              f"{runs[0]['source']}] seeds={seeds}")
         for method in runs[0]["results"]:
-            ood = np.array([r["results"][method]["ood"] for r in runs]) * 100
-            tr = np.array([r["results"][method]["train"] for r in runs]) * 100
-            if len(runs) == 1:  # one seed: no spread to report
-                print(f"  {method:<14} train {tr[0]:5.1f}   ood {ood[0]:5.1f}")
-            else:
-                print(f"  {method:<14} train {tr.mean():5.1f} +- {tr.std(ddof=1):4.1f}   "
-                      f"ood {ood.mean():5.1f} +- {ood.std(ddof=1):4.1f}")
+            if not method.startswith("irm"):
+                print(_row(method, runs))
+                continue
+            by_penalty: dict[float, list[dict]] = defaultdict(list)
+            for r in runs:
+                by_penalty[r["config"].get("irm_penalty", 100.0)].append(r)
+            for penalty, rs in sorted(by_penalty.items()):
+                print(_row(method, rs) + f" penalty {penalty:g}")
         tot = np.array([r["seconds_total"] for r in runs])
         print(f"  total time {np.median(tot):.0f}s (median), stages: "
               + ", ".join(f"{k} {np.median([r['seconds'][k] for r in runs]):.0f}s"
