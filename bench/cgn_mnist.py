@@ -40,9 +40,14 @@ def run(args: argparse.Namespace) -> dict:
               official_root=str(SHARED / "cgn_official"),
               textures=str(SHARED / "textures") if (SHARED / "textures").is_dir() else None)
     for name in ("cgn_iterations", "cgn_batch", "cgn_ngf", "n_generated", "epochs",
-                 "n_train", "lambda_texture", "per_noise"):
+                 "n_train", "lambda_texture", "per_noise", "steps", "schedule", "shift",
+                 "model", "cgn_aux_weight"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
+    if args.cgn_set:
+        kw["cgn_overrides"] = dict(_parse_setting(a) for a in args.cgn_set)
+    if args.methods:
+        kw["methods"] = tuple(args.methods.split(","))
     preset = PipelineConfig.quick if args.quick else PipelineConfig.full
     config = preset(args.variant, **kw)
     out = Path(args.out or tempfile.mkdtemp(prefix="cgn_bench_"))
@@ -53,6 +58,13 @@ def run(args: argparse.Namespace) -> dict:
     append_record(RESULTS, record)
     print(format_results(record))
     return record
+
+
+def _parse_setting(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"--cgn-set takes FIELD=VALUE, got {text!r}")
+    return key, json.loads(value)  # numbers, true/false, null; strings in quotes
 
 
 def _row(method: str, runs: list[dict]) -> str:
@@ -112,8 +124,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     for name, typ in (("cgn_iterations", int), ("cgn_batch", int), ("cgn_ngf", int),
                       ("n_generated", int), ("epochs", float), ("n_train", int),
-                      ("lambda_texture", float), ("per_noise", int)):
+                      ("lambda_texture", float), ("per_noise", int), ("steps", int),
+                      ("schedule", str), ("shift", int), ("model", str),
+                      ("cgn_aux_weight", float)):
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
+    p.add_argument("--cgn-set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a CGNTrainConfig field (repeatable), e.g. recon_pool=2")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated subset of the table's methods (default: all)")
     p.add_argument("--summary", action="store_true", help="print mean +- std and exit")
     args = p.parse_args()
     if args.summary:

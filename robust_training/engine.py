@@ -37,10 +37,11 @@ from torch import nn
 import robust_training.objectives_genint  # noqa: F401 - registers GenInt & baselines
 from causalkit.errors import CausalKitError, DataError
 from causalkit.io import atomic_write, atomic_write_text
+from robust_training.models import build_model
 from robust_training.objectives import Objective, get_objective
 from robust_training.streams import MultiStream, to_float
 
-__all__ = ["FitConfig", "fit", "build_model", "load_model", "save_model", "evaluate",
+__all__ = ["FitConfig", "fit", "load_model", "save_model", "evaluate",
            "init_distributed", "dist_info"]
 
 
@@ -121,21 +122,6 @@ def init_distributed(device: torch.device | str | None = None) -> torch.device:
 
 
 # -- models -------------------------------------------------------------------------------
-def build_model(name: str, heads: tuple[str, ...], *, seed: int = 0, width: int = 64,
-                n_classes: int = 10) -> nn.Module:
-    """``"cnn"`` -> :class:`~robust_training.models.MultiHeadCNN`; ``"resnetNN"`` -> a
-    32x32-input :class:`~robust_training.resnet.MultiHead` ResNet."""
-    if name == "cnn":
-        from robust_training.models import MultiHeadCNN
-
-        return MultiHeadCNN(tuple(heads), n_classes=n_classes, seed=seed)
-    from robust_training.resnet import RESNETS, multi_head_resnet
-
-    if name not in RESNETS:
-        raise CausalKitError(f"unknown model {name!r}; use 'cnn' or one of {sorted(RESNETS)}")
-    return multi_head_resnet(name, heads, n_classes, seed=seed, small_input=True, width=width)
-
-
 def save_model(model: nn.Module, folder: str | os.PathLike, meta: dict[str, Any]) -> Path:
     """Write ``model.pt`` and ``model.json`` (``model``, ``width``, ``heads``,
     ``predict_head`` and anything else in ``meta``) atomically."""

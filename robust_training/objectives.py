@@ -143,20 +143,31 @@ class CGNHeads(Objective):
     three labels coincide) train the mean of the heads' logits on the digit label.
     The digit prediction at test time is the shape head (``predict_head``); the mean
     of the heads is reported as well.
+
+    ``aux_weight`` scales the texture and background heads' terms on generated images.
+    The three heads share one backbone, and the colour heads, which learn within a few
+    hundred steps, pull its features towards colour: on double-colored MNIST
+    counterfactuals a shape head trained alone reached 81.5 % OOD against 73.2 % with
+    the two colour heads at weight 1 (1,500 steps, the paper's CNN).
     """
 
     heads = CGN_HEADS
     predict_head = "shape"
+
+    @classmethod
+    def defaults(cls):
+        return {"aux_weight": 1.0}
 
     def loss(self, model, batch, step):
         out = model(batch["x"])
         real, y = batch["real"], batch["y"]
         terms, logs = [], {}
         if (~real).any():
-            gen = sum(F.cross_entropy(out[h][~real], y[~real, i]) for i, h in
-                      enumerate(self.heads))
+            ces = [F.cross_entropy(out[h][~real], y[~real, i]) for i, h in
+                   enumerate(self.heads)]
+            gen = ces[0] + self.hparams["aux_weight"] * sum(ces[1:])
             terms.append(gen * (~real).float().mean())
-            logs["ce_generated"] = gen.item() / len(self.heads)
+            logs["ce_generated"] = sum(ces).item() / len(self.heads)
         if real.any():
             mean = torch.stack([out[h][real] for h in self.heads]).mean(0)
             ce = F.cross_entropy(mean, y[real, 0])

@@ -8,13 +8,14 @@ registered objective on it; :func:`accuracy` scores a model on uint8 images.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from causalkit.errors import CausalKitError
-from robust_training.models import MultiHeadCNN
+from robust_training.models import MultiHeadCNN, build_model
 from robust_training.objectives import Objective, get_objective
 
 __all__ = ["TrainData", "train_classifier", "accuracy", "predict"]
@@ -68,8 +69,34 @@ class TrainData:
                            for f in ("images", "labels", "real", "env")))
 
 
+SCHEDULES = ("constant", "cosine")
+
+
+def scheduled_lr(lr: float, step: int, steps: int, schedule: str = "constant") -> float:
+    """The learning rate at ``step`` of ``steps``: ``lr`` throughout (``"constant"``), or
+    half a cosine wave from ``lr`` at step 0 towards 0 at the end (``"cosine"``)."""
+    if schedule == "constant":
+        return lr
+    if schedule == "cosine":
+        return lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+    raise CausalKitError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)}")
+
+
+def random_translate(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Shift each image of ``x`` by up to ``max_shift`` pixels in each direction, filling
+    with the image's own border (replicate padding), so no new edge appears."""
+    if max_shift <= 0:
+        return x
+    n, _, h, w = x.shape
+    pad = torch.nn.functional.pad(x, [max_shift] * 4, mode="replicate")
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n), generator=gen).tolist()
+    return torch.stack([pad[i, :, a:a + h, b:b + w]
+                        for i, (a, b) in enumerate(zip(dy, dx, strict=True))])
+
+
 def train_classifier(objective: str | Objective, data: TrainData, *, epochs: float = 3,
                      steps: int | None = None, batch_size: int = 128, lr: float = 2e-3,
+                     schedule: str = "constant", shift: int = 0, model: str = "cnn",
                      seed: int = 0,
                      device: str | torch.device | None = None, progress: bool = True,
                      ) -> tuple[MultiHeadCNN, list[dict]]:
@@ -88,6 +115,13 @@ def train_classifier(objective: str | Objective, data: TrainData, *, epochs: flo
         methods whose data sets differ in size).
     batch_size, lr, seed : int, float, int
         Optimisation settings; same seed, same model.
+    schedule : str
+        ``"constant"`` learning rate, or ``"cosine"`` decay from ``lr`` to 0 over the run.
+    shift : int
+        Random translation of every training image by up to ``shift`` pixels (0: none).
+    model : str
+        ``"cnn"`` (the paper's), ``"cnn-bn"`` or a ResNet name
+        (:func:`robust_training.models.build_model`).
     device : optional
         Defaults to CUDA when available.
     progress : bool
@@ -100,9 +134,13 @@ def train_classifier(objective: str | Objective, data: TrainData, *, epochs: flo
     """
     from tqdm import tqdm
 
+    if schedule not in SCHEDULES:
+        raise CausalKitError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)}")
+    if shift < 0:
+        raise CausalKitError(f"shift must be >= 0 pixels, got {shift}")
     obj = get_objective(objective) if isinstance(objective, str) else objective
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = obj.make_model(seed).to(device)
+    model = build_model(model, obj.heads, seed=seed).to(device)
     model.predict_head = obj.predict_head  # type: ignore[attr-defined]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n = len(data)
@@ -112,6 +150,7 @@ def train_classifier(objective: str | Objective, data: TrainData, *, epochs: flo
         raise CausalKitError(f"steps must be >= 1, got {steps}")
     per_epoch = max(1, n // batch_size)
     gen = torch.Generator().manual_seed(seed)
+    aug = torch.Generator().manual_seed(seed + 1)  # own stream: batch order ignores shift
     history: list[dict] = []
     model.train()
     perm = torch.randperm(n, generator=gen)
@@ -120,10 +159,13 @@ def train_classifier(objective: str | Objective, data: TrainData, *, epochs: flo
         if pos == 0 and step:
             perm = torch.randperm(n, generator=gen)
         idx = perm[pos * batch_size:(pos + 1) * batch_size]
-        batch = {"x": _to_float(data.images[idx]).to(device), "y": data.labels[idx].to(device),
+        x = random_translate(_to_float(data.images[idx]), shift, aug)
+        batch = {"x": x.to(device), "y": data.labels[idx].to(device),
                  "real": data.real[idx].to(device), "env": data.env[idx].to(device)}
         if obj.resets_optimizer(step):
             opt = torch.optim.Adam(model.parameters(), lr=lr)
+        for group in opt.param_groups:
+            group["lr"] = scheduled_lr(lr, step, steps, schedule)
         loss, logs = obj.loss(model, batch, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -14,6 +14,7 @@ from generators.cgn.losses import (
     lsgan_generator_loss,
     mask_border_loss,
     mask_size_loss,
+    mask_tv_loss,
 )
 from generators.cgn.model import MASK_EPS, MnistCGN, compose, random_shift
 
@@ -112,6 +113,17 @@ def test_mask_border_loss_is_the_frame_mean():
     assert mask_border_loss(m[:1], width=2).item() == pytest.approx(1 / 48)
     with pytest.raises(ValueError, match="does not fit"):
         mask_border_loss(m, width=4)
+
+
+def test_mask_tv_loss_counts_the_boundary():
+    flat = torch.ones(1, 1, 8, 8)
+    assert mask_tv_loss(flat).item() == 0.0
+    block = torch.zeros(1, 1, 8, 8)
+    block[..., :, :4] = 1  # one vertical edge: 8 of the 8 x 7 horizontal neighbour pairs
+    assert mask_tv_loss(block).item() == pytest.approx(8 / 56)
+    stripes = torch.zeros(1, 1, 8, 8)
+    stripes[..., :, ::2] = 1  # every horizontal pair differs
+    assert mask_tv_loss(stripes).item() == pytest.approx(1.0)
 
 
 def test_contrast_loss_hinges_on_the_mean_colour_difference():

@@ -63,9 +63,12 @@ def test_cgn_heads_uses_each_mechanism_label():
     loss, logs = obj.loss(model, batch, 0)
     with torch.no_grad():
         out = model(batch["x"])
-    manual = sum(torch.nn.functional.cross_entropy(out[h], batch["y"][:, i])
-                 for i, h in enumerate(("shape", "texture", "background")))
-    assert loss.item() == pytest.approx(manual.item(), rel=1e-5)
+    ce = [torch.nn.functional.cross_entropy(out[h], batch["y"][:, i]).item()
+          for i, h in enumerate(("shape", "texture", "background"))]
+    assert loss.item() == pytest.approx(sum(ce), rel=1e-5)
+    # aux_weight scales the two colour heads only
+    weighted, _ = get_objective("cgn-heads", aux_weight=0.25).loss(model, batch, 0)
+    assert weighted.item() == pytest.approx(ce[0] + 0.25 * (ce[1] + ce[2]), rel=1e-5)
 
 
 def test_training_learns_a_colour_rule_and_is_seeded():
@@ -91,6 +94,22 @@ def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
         run_cgn_mnist(PipelineConfig.quick("colored", irm_penalty=-1.0), tmp_path,
                       progress=False)
     assert not any(tmp_path.iterdir())  # refused before any work
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"cgn_overrides": {"recon_pol": 2}}, "recon_pol"),
+    ({"cgn_overrides": {"recon_pool": 0}}, "recon_pool"),
+    ({"model": "vgg"}, "unknown model"),
+    ({"cgn_aux_weight": -0.1}, "cgn_aux_weight"),
+    ({"schedule": "step"}, "schedule"),
+    ({"shift": -2}, "shift"),
+])
+def test_pipeline_checks_its_settings_before_any_work(tmp_path, bad, match):
+    from robust_training.cgn_mnist import PipelineConfig, run_cgn_mnist
+
+    with pytest.raises(CausalKitError, match=match):
+        run_cgn_mnist(PipelineConfig.quick("colored", **bad), tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())
 
 
 def test_traindata_validates():
@@ -132,3 +151,47 @@ def test_pipeline_refuses_abduction_without_an_encoder(tmp_path):
                                methods=("cgn",))
     with pytest.raises(CausalKitError, match="encoder"):
         run_cgn_mnist(cfg, tmp_path, progress=False)
+
+
+def test_random_translate_moves_whole_images_by_at_most_the_shift():
+    from robust_training.trainer import random_translate
+
+    x = torch.zeros(8, 3, 32, 32)
+    x[:, :, 15, 15] = 1.0  # one bright pixel per image, far from the border
+    g = torch.Generator().manual_seed(0)
+    out = random_translate(x, 2, g)
+    assert out.shape == x.shape
+    pos = [divmod(int(i), 32) for i in out[:, 0].flatten(1).argmax(1)]
+    assert all(13 <= r <= 17 and 13 <= c <= 17 for r, c in pos)
+    assert len(set(pos)) > 1  # the images moved independently
+    assert torch.equal(out, random_translate(x, 2, torch.Generator().manual_seed(0)))
+    assert random_translate(x, 0, g) is x
+    # replicate padding: a constant image stays constant (no new edge at the border)
+    flat = torch.full((2, 3, 32, 32), 0.3)
+    assert torch.equal(random_translate(flat, 3, g), flat)
+
+
+def test_training_options_are_checked():
+    data = TrainData.real_images(np.zeros((4, 3, 32, 32), np.uint8), [0, 1, 2, 3])
+    with pytest.raises(CausalKitError, match="schedule"):
+        train_classifier("erm", data, steps=1, schedule="step", progress=False)
+    with pytest.raises(CausalKitError, match="shift"):
+        train_classifier("erm", data, steps=1, shift=-1, progress=False)
+
+
+def test_cosine_schedule_ends_near_zero_and_changes_training():
+    from robust_training.trainer import scheduled_lr
+
+    assert scheduled_lr(0.1, 0, 100, "cosine") == pytest.approx(0.1)
+    assert scheduled_lr(0.1, 50, 100, "cosine") == pytest.approx(0.05)
+    assert scheduled_lr(0.1, 99, 100, "cosine") < 1e-4
+    assert scheduled_lr(0.1, 99, 100) == 0.1
+    g = torch.Generator().manual_seed(1)
+    y = torch.randint(0, 10, (64,), generator=g)
+    x = torch.randint(0, 256, (64, 3, 32, 32), generator=g).to(torch.uint8)
+    data = TrainData.real_images(x.numpy(), y.numpy())
+    kw = dict(steps=6, batch_size=16, lr=1e-2, progress=False)
+    const, _ = train_classifier("erm", data, **kw)
+    cos, _ = train_classifier("erm", data, schedule="cosine", **kw)
+    assert not all(torch.equal(a, b) for a, b in zip(const.state_dict().values(),
+                                                     cos.state_dict().values(), strict=True))

@@ -116,3 +116,19 @@ def test_bad_images_are_refused(tmp_path):
         train_cgn(x.float(), y, _cfg(), tmp_path, progress=False)
     with pytest.raises(CausalKitError, match="labels"):
         train_cgn(x, y[:-1], _cfg(), tmp_path, progress=False)
+
+
+def test_a_checkpoint_older_than_a_config_field_resumes(tmp_path):
+    # A field added after a checkpoint was written counts as its default: the run
+    # resumes (here: finishes at once) instead of refusing.
+    x, y = _toy_data()
+    cfg = _cfg(iterations=2)
+    train_cgn(x, y, cfg, tmp_path, progress=False)
+    ckpt = tmp_path / "checkpoint.pt"
+    state = torch.load(ckpt, weights_only=True)
+    del state["config"]["recon_pool"]
+    torch.save(state, ckpt)
+    _, hist = train_cgn(x, y, cfg, tmp_path, progress=False)
+    assert [r["iteration"] for r in hist] == [1, 2]
+    with pytest.raises(CausalKitError, match="recon_pool"):  # a non-default value differs
+        train_cgn(x, y, _cfg(iterations=2, recon_pool=2), tmp_path, progress=False)

@@ -56,6 +56,10 @@ def cgn_mnist(
                               "--epochs; the quick preset uses 300)."),
     irm_penalty: float = typer.Option(None, "--irm-penalty", min=0.0, help="IRM's "
                                       "penalty weight after its warm-up (default 10)."),
+    model: str = typer.Option(None, "--model", help="Classifier: cnn (default; the "
+                              "paper's CNN), cnn-bn (with BatchNorm) or resnet18."),
+    aux_weight: float = typer.Option(None, "--aux-weight", min=0.0, help="Weight of the "
+                                     "texture and background heads (default 0.1)."),
     seed: int = typer.Option(0, "--seed", min=0),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if "
                                "available)."),
@@ -77,7 +81,7 @@ def cgn_mnist(
         official_root=str(official_root) if official_root else None,
         cgn_iterations=cgn_iterations, n_generated=n_generated, epochs=epochs, steps=steps,
         seed=seed, cgn_recipe=recipe, counterfactuals=counterfactuals,
-        irm_penalty=irm_penalty,
+        irm_penalty=irm_penalty, model=model, cgn_aux_weight=aux_weight,
     ).items() if v is not None}
     if epochs is not None and steps is None:
         overrides["steps"] = None  # --epochs replaces the preset's step budget
