@@ -50,13 +50,21 @@ from robust_training.models import build_model
 from robust_training.objectives import get_objective
 from robust_training.trainer import SCHEDULES, TrainData, accuracy, train_classifier
 
-__all__ = ["PipelineConfig", "run_cgn_mnist", "METHODS", "DATASET_NAMES", "format_results"]
+__all__ = ["PipelineConfig", "run_cgn_mnist", "METHODS", "DATASET_NAMES", "format_results",
+           "VARIANT_CGN_OVERRIDES"]
 
 #: variant -> dataset registry name
 DATASET_NAMES = {"colored": "colored-mnist", "double-colored": "double-colored-mnist",
                  "wildlife": "wildlife-mnist"}
 METHODS = ("original", "irm-2", "irm-5", "original+gan", "original+cgn", "cgn")
 COUNTERFACTUALS = ("auto", "abducted", "prior")  # where the counterfactuals' noise comes from
+#: CGN settings the presets add per variant. On Wildlife MNIST the texture mechanisms
+#: cannot match a stripe's phase, and a pixel-wise reconstruction made the mask follow
+#: dark texture pixels: pooled reconstruction plus a total-variation prior on the mask
+#: raised the CGN classifier from 12.7 to 22.8 % OOD (seed 0; still far from the paper).
+VARIANT_CGN_OVERRIDES: dict[str, dict[str, Any]] = {
+    "wildlife": {"recon_pool": 2, "lambda_tv": 1.0},
+}
 IRM_RHOS = {"irm-2": (0.9, 1.0), "irm-5": (0.9, 0.925, 0.95, 0.975, 1.0)}
 
 
@@ -109,7 +117,8 @@ class PipelineConfig:
     def quick(cls, variant: str, **kw: Any) -> PipelineConfig:
         """Minutes on 2 CPU cores: the embedded 5k MNIST, a short, narrow CGN."""
         base = dict(source="embedded", cgn_iterations=400, cgn_batch=32, cgn_ngf=16,
-                    n_generated=4000, steps=300)
+                    n_generated=4000, steps=300,
+                    cgn_overrides=dict(VARIANT_CGN_OVERRIDES.get(variant, {})))
         return cls(variant=variant, **{**base, **kw})
 
     @classmethod
@@ -117,7 +126,7 @@ class PipelineConfig:
         """Full MNIST (pass ``source="mnist:DIR"``): the fast recipe's 1k iterations,
         20k counterfactuals, 1.5k classifier steps per method."""
         base = dict(cgn_iterations=1000, cgn_batch=64, cgn_ngf=16, n_generated=20000,
-                    steps=1500)
+                    steps=1500, cgn_overrides=dict(VARIANT_CGN_OVERRIDES.get(variant, {})))
         return cls(variant=variant, **{**base, **kw})
 
 

@@ -200,7 +200,7 @@ def fit(streams: MultiStream, config: FitConfig, out: str | os.PathLike | None =
 
     Returns
     -------
-    (model, summary)
+    (nn.Module, dict)
         The unwrapped model in eval mode and ``{"steps", "seconds", "last"}``.
     """
     from tqdm.auto import tqdm
