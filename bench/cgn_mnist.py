@@ -70,7 +70,10 @@ def _parse_setting(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep:
         raise SystemExit(f"--cgn-set takes FIELD=VALUE, got {text!r}")
-    return key, json.loads(value)  # numbers, true/false, null; strings in quotes
+    try:
+        return key, json.loads(value)  # numbers, true/false, null
+    except json.JSONDecodeError:
+        return key, value  # a plain string, e.g. disc=conv
 
 
 def _row(method: str, runs: list[dict]) -> str:

@@ -48,7 +48,7 @@ from generators.cgn.images import save_grid
 from generators.cgn.train import RECIPES, preset, train_cgn
 from robust_training.models import build_model
 from robust_training.objectives import get_objective
-from robust_training.trainer import SCHEDULES, TrainData, accuracy, train_classifier
+from robust_training.trainer import TrainData, accuracy, check_options, train_classifier
 
 __all__ = ["PipelineConfig", "run_cgn_mnist", "METHODS", "DATASET_NAMES", "format_results",
            "VARIANT_CGN_OVERRIDES"]
@@ -166,14 +166,10 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
         raise CausalKitError(f"unknown CGN recipe {config.cgn_recipe!r} (--recipe); choose "
                              f"one of {sorted(RECIPES)}")
     preset(config.variant, recipe=config.cgn_recipe, **config.cgn_overrides)  # checks them
-    if config.schedule not in SCHEDULES:
-        raise CausalKitError(f"unknown schedule {config.schedule!r}; choose one of "
-                             f"{list(SCHEDULES)}")
+    check_options(config.schedule, config.shift)
     build_model(config.model, ("label",))  # an unknown name fails here, before any work
     if not config.cgn_aux_weight >= 0:
         raise CausalKitError(f"cgn_aux_weight must be >= 0, got {config.cgn_aux_weight}")
-    if config.shift < 0:
-        raise CausalKitError(f"shift must be >= 0 pixels, got {config.shift}")
     if not config.irm_penalty >= 0:
         raise CausalKitError(f"irm_penalty must be >= 0, got {config.irm_penalty}")
     if config.counterfactuals not in COUNTERFACTUALS:

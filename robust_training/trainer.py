@@ -18,7 +18,8 @@ from causalkit.errors import CausalKitError
 from robust_training.models import MultiHeadCNN, build_model
 from robust_training.objectives import Objective, get_objective
 
-__all__ = ["TrainData", "train_classifier", "accuracy", "predict"]
+__all__ = ["TrainData", "train_classifier", "accuracy", "predict", "SCHEDULES", "scheduled_lr",
+           "random_translate", "check_options"]
 
 
 def _to_float(x: torch.Tensor) -> torch.Tensor:
@@ -69,6 +70,7 @@ class TrainData:
                            for f in ("images", "labels", "real", "env")))
 
 
+#: Learning-rate schedules of :func:`train_classifier`.
 SCHEDULES = ("constant", "cosine")
 
 
@@ -80,6 +82,14 @@ def scheduled_lr(lr: float, step: int, steps: int, schedule: str = "constant") -
     if schedule == "cosine":
         return lr * 0.5 * (1 + math.cos(math.pi * step / steps))
     raise CausalKitError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)}")
+
+
+def check_options(schedule: str, shift: int) -> None:
+    """Raise :class:`CausalKitError` for an unknown ``schedule`` or a negative ``shift``."""
+    if schedule not in SCHEDULES:
+        raise CausalKitError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)}")
+    if shift < 0:
+        raise CausalKitError(f"shift must be >= 0 pixels, got {shift}")
 
 
 def random_translate(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -134,10 +144,7 @@ def train_classifier(objective: str | Objective, data: TrainData, *, epochs: flo
     """
     from tqdm import tqdm
 
-    if schedule not in SCHEDULES:
-        raise CausalKitError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)}")
-    if shift < 0:
-        raise CausalKitError(f"shift must be >= 0 pixels, got {shift}")
+    check_options(schedule, shift)
     obj = get_objective(objective) if isinstance(objective, str) else objective
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = build_model(model, obj.heads, seed=seed).to(device)

@@ -122,8 +122,12 @@ def test_tiny_pipeline_end_to_end(tmp_path):
 
     cfg = PipelineConfig.quick("double-colored", n_train=200, n_ood=100, cgn_iterations=3,
                                cgn_batch=16, cgn_ngf=8, n_generated=60, per_noise=3,
-                               steps=4, batch_size=32)
+                               steps=4, batch_size=32,
+                               cgn_overrides={"recon_pool": 2, "lambda_tv": 0.5})
     rec = run_cgn_mnist(cfg, tmp_path, progress=False)
+    # the overrides reach the CGN's training config
+    assert rec["cgn_train_config"]["recon_pool"] == 2
+    assert rec["cgn_train_config"]["lambda_tv"] == 0.5
     assert set(rec["results"]) == {"original", "irm-2", "irm-5", "original+gan",
                                    "original+cgn", "cgn"}
     for row in rec["results"].values():

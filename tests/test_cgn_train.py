@@ -132,3 +132,15 @@ def test_a_checkpoint_older_than_a_config_field_resumes(tmp_path):
     assert [r["iteration"] for r in hist] == [1, 2]
     with pytest.raises(CausalKitError, match="recon_pool"):  # a non-default value differs
         train_cgn(x, y, _cfg(iterations=2, recon_pool=2), tmp_path, progress=False)
+
+
+def test_tv_prior_and_pooled_reconstruction_enter_the_losses(tmp_path):
+    x, y = _toy_data()
+    kw = dict(recipe="fast", bg_warmup=1, iterations=3, lambda_tv=0.5)
+    _, plain = train_cgn(x, y, _cfg(**kw), tmp_path / "a", progress=False)
+    _, pooled = train_cgn(x, y, _cfg(recon_pool=2, **kw), tmp_path / "b", progress=False)
+    assert {"mask_tv", "recon_mask_tv"} <= set(plain[-1])
+    # same seed and data: only the reconstruction's pooling differs, from the first step
+    assert plain[0]["recon"] != pytest.approx(pooled[0]["recon"])
+    with pytest.raises(CausalKitError, match="recon_pool"):
+        _cfg(recon_pool=0)
