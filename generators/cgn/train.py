@@ -61,8 +61,11 @@ class CGNTrainConfig:
     (``tau``), ``lambda_texture`` the random-feature texture loss (0 disables it, for the
     ablation). ``lambda_recon`` > 0 adds an encoder and the VAE-GAN reconstruction term
     of :mod:`generators.cgn.encoder` (per-pixel squared error plus ``beta_kl`` times the
-    KL divergence per pixel; ``nef`` is the encoder width). ``iterations`` counts
-    generator/discriminator update pairs.
+    KL divergence per pixel; ``nef`` is the encoder width); ``recon_pool`` > 1 compares
+    ``k x k`` average-pooled images there, and ``lambda_tv`` weighs the mask's total
+    variation (both for textured data, where the texture mechanisms cannot match a
+    texture's phase pixel by pixel). ``iterations`` counts generator/discriminator
+    update pairs.
     """
 
     iterations: int = 3000
