@@ -31,12 +31,7 @@ SHARED = ROOT.parent / "shared" / "data"
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from robust_training.cgn_mnist import (
-        VARIANT_CGN_OVERRIDES,
-        PipelineConfig,
-        format_results,
-        run_cgn_mnist,
-    )
+    from robust_training.cgn_mnist import PipelineConfig, format_results, run_cgn_mnist
 
     torch.set_num_threads(args.threads)
     mnist = SHARED / "mnist"
@@ -50,8 +45,7 @@ def run(args: argparse.Namespace) -> dict:
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     if args.cgn_set:  # on top of the variant's preset overrides
-        kw["cgn_overrides"] = {**VARIANT_CGN_OVERRIDES.get(args.variant, {}),
-                               **dict(_parse_setting(a) for a in args.cgn_set)}
+        kw["cgn_overrides"] = dict(_parse_setting(a) for a in args.cgn_set)
     if args.methods:
         kw["methods"] = tuple(args.methods.split(","))
     preset = PipelineConfig.quick if args.quick else PipelineConfig.full

@@ -118,17 +118,23 @@ class PipelineConfig:
     def quick(cls, variant: str, **kw: Any) -> PipelineConfig:
         """Minutes on 2 CPU cores: the embedded 5k MNIST, a short, narrow CGN."""
         base = dict(source="embedded", cgn_iterations=400, cgn_batch=32, cgn_ngf=16,
-                    n_generated=4000, steps=300,
-                    cgn_overrides=dict(VARIANT_CGN_OVERRIDES.get(variant, {})))
-        return cls(variant=variant, **{**base, **kw})
+                    n_generated=4000, steps=300)
+        return cls._with_variant_overrides(variant, base, kw)
 
     @classmethod
     def full(cls, variant: str, **kw: Any) -> PipelineConfig:
         """Full MNIST (pass ``source="mnist:DIR"``): the fast recipe's 1k iterations,
         20k counterfactuals, 1.5k classifier steps per method."""
         base = dict(cgn_iterations=1000, cgn_batch=64, cgn_ngf=16, n_generated=20000,
-                    steps=1500, cgn_overrides=dict(VARIANT_CGN_OVERRIDES.get(variant, {})))
-        return cls(variant=variant, **{**base, **kw})
+                    steps=1500)
+        return cls._with_variant_overrides(variant, base, kw)
+
+    @classmethod
+    def _with_variant_overrides(cls, variant: str, base: dict[str, Any],
+                                kw: dict[str, Any]) -> PipelineConfig:
+        # given cgn_overrides go on top of the variant's (VARIANT_CGN_OVERRIDES)
+        cgn = {**VARIANT_CGN_OVERRIDES.get(variant, {}), **kw.pop("cgn_overrides", {})}
+        return cls(variant=variant, **{**base, **kw, "cgn_overrides": cgn})
 
 
 def _peak_rss_mb() -> float:
@@ -169,8 +175,10 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     preset(config.variant, recipe=config.cgn_recipe, **config.cgn_overrides)  # checks them
     check_options(config.schedule, config.shift)
     build_model(config.model, ("label",))  # an unknown name fails here, before any work
-    if not config.cgn_aux_weight >= 0:
-        raise CausalKitError(f"cgn_aux_weight must be >= 0, got {config.cgn_aux_weight}")
+    try:  # the objective owns the rule; the message names the pipeline's field
+        get_objective("cgn-heads", aux_weight=config.cgn_aux_weight)
+    except CausalKitError as exc:
+        raise CausalKitError(f"cgn_aux_weight: {exc}") from None
     if not config.irm_penalty >= 0:
         raise CausalKitError(f"irm_penalty must be >= 0, got {config.irm_penalty}")
     if config.counterfactuals not in COUNTERFACTUALS:

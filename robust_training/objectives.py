@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from causalkit.errors import CausalKitError
-from robust_training.models import CGN_HEADS, MultiHeadCNN
+from robust_training.models import CGN_HEADS, MultiHeadCNN, build_model
 
 __all__ = ["Objective", "OBJECTIVES", "register_objective", "get_objective", "ERM", "IRM",
            "CGNHeads"]
@@ -78,8 +78,8 @@ class Objective:
         return {}
 
     def make_model(self, seed: int = 0) -> MultiHeadCNN:
-        """A fresh model with this objective's heads."""
-        return MultiHeadCNN(self.heads, seed=seed)
+        """A fresh model (the paper's CNN) with this objective's heads."""
+        return build_model("cnn", self.heads, seed=seed)
 
     def loss(self, model: MultiHeadCNN, batch: dict[str, torch.Tensor],
              step: int) -> tuple[torch.Tensor, dict[str, float]]:
@@ -157,6 +157,12 @@ class CGNHeads(Objective):
     @classmethod
     def defaults(cls):
         return {"aux_weight": 1.0}
+
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__(**hparams)
+        if not self.hparams["aux_weight"] >= 0:
+            raise CausalKitError(f"cgn-heads: aux_weight must be >= 0, got "
+                                 f"{self.hparams['aux_weight']}")
 
     def loss(self, model, batch, step):
         out = model(batch["x"])

@@ -77,11 +77,10 @@ SCHEDULES = ("constant", "cosine")
 def scheduled_lr(lr: float, step: int, steps: int, schedule: str = "constant") -> float:
     """The learning rate at ``step`` of ``steps``: ``lr`` throughout (``"constant"``), or
     half a cosine wave from ``lr`` at step 0 towards 0 at the end (``"cosine"``)."""
-    if schedule == "constant":
-        return lr
     if schedule == "cosine":
         return lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-    raise CausalKitError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)}")
+    check_options(schedule, 0)  # anything but "constant" is an error
+    return lr
 
 
 def check_options(schedule: str, shift: int) -> None:

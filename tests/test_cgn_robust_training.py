@@ -199,3 +199,8 @@ def test_cosine_schedule_ends_near_zero_and_changes_training():
     cos, _ = train_classifier("erm", data, schedule="cosine", **kw)
     assert not all(torch.equal(a, b) for a, b in zip(const.state_dict().values(),
                                                      cos.state_dict().values(), strict=True))
+
+
+def test_cgn_heads_refuses_a_negative_aux_weight():
+    with pytest.raises(CausalKitError, match="aux_weight must be >= 0"):
+        get_objective("cgn-heads", aux_weight=-0.5)
