@@ -204,3 +204,13 @@ def test_cosine_schedule_ends_near_zero_and_changes_training():
 def test_cgn_heads_refuses_a_negative_aux_weight():
     with pytest.raises(CausalKitError, match="aux_weight must be >= 0"):
         get_objective("cgn-heads", aux_weight=-0.5)
+
+
+def test_variant_overrides_reach_the_presets_and_yield_to_given_ones():
+    from robust_training.cgn_mnist import VARIANT_CGN_OVERRIDES, PipelineConfig
+
+    assert PipelineConfig.full("wildlife").cgn_overrides == VARIANT_CGN_OVERRIDES["wildlife"]
+    mine = PipelineConfig.quick("wildlife", cgn_overrides={"recon_features": 0.0})
+    assert mine.cgn_overrides["recon_features"] == 0.0
+    assert mine.cgn_overrides["recon_pool"] == VARIANT_CGN_OVERRIDES["wildlife"]["recon_pool"]
+    assert PipelineConfig.full("colored").cgn_overrides == {}

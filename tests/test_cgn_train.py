@@ -144,3 +144,54 @@ def test_tv_prior_and_pooled_reconstruction_enter_the_losses(tmp_path):
     assert plain[0]["recon"] != pytest.approx(pooled[0]["recon"])
     with pytest.raises(CausalKitError, match="recon_pool"):
         _cfg(recon_pool=0)
+
+
+def test_texture_energy_reconstruction_enters_the_losses(tmp_path):
+    x, y = _toy_data()
+    kw = dict(recipe="fast", bg_warmup=1, iterations=2)
+    _, log = train_cgn(x, y, _cfg(recon_features=2.0, **kw), tmp_path, progress=False)
+    assert "recon_features" not in log[0] and log[1]["recon_features"] > 0
+
+
+def test_shape_init_starts_from_another_cgns_shape_mechanism(tmp_path):
+    x, y = _toy_data()
+    donor, _ = train_cgn(x, y, _cfg(iterations=2, seed=5), tmp_path / "donor", progress=False)
+    path = str(tmp_path / "donor" / "generator.pt")
+    # zero iterations would not run; one step at lr 0 keeps the initial weights
+    cgn, _ = train_cgn(x, y, _cfg(iterations=1, lr=0.0, lr_d=0.0, shape_init=path),
+                       tmp_path / "b", progress=False)
+    fresh, _ = train_cgn(x, y, _cfg(iterations=1, lr=0.0, lr_d=0.0), tmp_path / "c",
+                         progress=False)
+    learnt = {n: p for n, p in cgn.named_parameters()}  # not the BatchNorm statistics
+    for name, p in learnt.items():
+        source = donor if name.split(".")[0] in ("f_shape", "label_emb") else fresh
+        assert torch.equal(p, dict(source.named_parameters())[name]), name
+    with pytest.raises(CausalKitError, match="ngf=16"):
+        train_cgn(x, y, _cfg(iterations=1, ngf=16, shape_init=path), tmp_path / "d",
+                  progress=False)
+    with pytest.raises(CausalKitError, match="not a file"):
+        train_cgn(x, y, _cfg(iterations=1, shape_init=str(tmp_path / "nope.pt")),
+                  tmp_path / "e", progress=False)
+
+
+
+@pytest.mark.parametrize("recon_textures", [True, False])
+def test_recon_textures_decides_whether_the_pixel_error_trains_the_textures(recon_textures):
+    from generators.cgn.encoder import MnistCGNEncoder
+    from generators.cgn.images import to_float
+    from generators.cgn.losses import RandomTextureLoss
+    from generators.cgn.model import MnistCGN
+    from generators.cgn.train import _recon_losses
+
+    x, y = _toy_data(8)
+    cfg = _cfg(recipe="fast", recon_textures=recon_textures)
+    cgn, enc = MnistCGN(ngf=8, seed=0), MnistCGNEncoder(10, 32, 8, seed=0)
+    losses = _recon_losses(cgn, enc, RandomTextureLoss(), to_float(x), y, cfg,
+                           torch.Generator().manual_seed(0))
+    losses["recon"].backward()
+    texture_grad = sum(p.grad.abs().sum() for p in cgn.f_text1.parameters()
+                       if p.grad is not None)
+    shape_grad = sum(p.grad.abs().sum() for p in cgn.f_shape.parameters()
+                     if p.grad is not None)
+    assert shape_grad > 0  # the mask always learns from the reconstruction
+    assert (texture_grad > 0) == recon_textures

@@ -47,7 +47,7 @@ from generators.cgn.losses import (
     mask_size_loss,
     mask_tv_loss,
 )
-from generators.cgn.model import CGNOutput, MnistCGN
+from generators.cgn.model import CGNOutput, MnistCGN, compose
 
 __all__ = ["CGNTrainConfig", "VARIANT_PRESETS", "RECIPES", "preset", "train_cgn",
            "default_device"]
@@ -64,8 +64,17 @@ class CGNTrainConfig:
     KL divergence per pixel; ``nef`` is the encoder width); ``recon_pool`` > 1 compares
     ``k x k`` average-pooled images there, and ``lambda_tv`` weighs the mask's total
     variation (both for textured data, where the texture mechanisms cannot match a
-    texture's phase pixel by pixel). ``iterations`` counts generator/discriminator
-    update pairs.
+    texture's phase pixel by pixel). ``recon_features`` > 0 adds a phase-free
+    reconstruction term: the locally pooled responses of the texture loss's random
+    filters, so a composite must put the right *kind* of texture (stripes, veins) in
+    each place, not only the right colour. ``recon_textures=False`` keeps the pixel
+    reconstruction from training the texture mechanisms (it still trains the mask and the
+    encoder): under a random phase the squared error is smallest for a flat texture of
+    the stripes' mean colour, which pales the foreground. ``shape_init`` names a CGN
+    ``generator.pt`` (same width) whose shape mechanism and label embedding this run
+    starts from, e.g. a CGN trained on another variant of the same digits: the masks
+    then begin as digits, and the reconstruction only has to place them. ``iterations``
+    counts generator/discriminator update pairs.
     """
 
     iterations: int = 3000
@@ -91,6 +100,10 @@ class CGNTrainConfig:
     lambda_texture: float = 1.0
     lambda_recon: float = 0.0  # 0 = the paper's purely adversarial training
     recon_pool: int = 1  # reconstruct avg-pooled images (k x k): shape, not texture detail
+    recon_features: float = 0.0  # weight of the local texture-energy reconstruction term
+    recon_textures: bool = True  # whether the pixel reconstruction trains the textures
+    shape_init: str = ""  # a CGN generator.pt whose shape mechanism starts this run
+    shape_lr_mult: float = 1.0  # learning-rate factor of the shape mechanism (0 = frozen)
     beta_kl: float = 0.1
     nef: int = 32
     seed: int = 0
@@ -180,12 +193,16 @@ def _generator_groups(cgn: MnistCGN, enc: nn.Module | None,
     # parameter by about lr per step: at lr 2e-4 a black background needs ~10k steps.
     # norm_lr_mult lets those shifts move faster (not the scales: large scales saturate
     # the tanh, and a saturated texture gets no gradient back).
-    shifts = [m.bias for m in cgn.modules() if isinstance(m, nn.BatchNorm2d)]
-    ids = {id(p) for p in shifts}
-    rest = [p for p in cgn.parameters() if id(p) not in ids]
-    rest += list(enc.parameters()) if enc is not None else []
-    return [{"params": rest, "lr": config.lr},
-            {"params": shifts, "lr": config.lr * config.norm_lr_mult}]
+    # shape_lr_mult scales the shape mechanism's rate (0 freezes a shape_init'ed one).
+    shifts = {id(m.bias) for m in cgn.modules() if isinstance(m, nn.BatchNorm2d)}
+    shape = {id(p) for p in cgn.f_shape.parameters()}
+    split_shape = config.shape_lr_mult != 1.0  # else the groups of older checkpoints
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for p in list(cgn.parameters()) + (list(enc.parameters()) if enc is not None else []):
+        groups.setdefault((id(p) in shifts, split_shape and id(p) in shape), []).append(p)
+    return [{"params": ps, "lr": config.lr * (config.norm_lr_mult if is_shift else 1.0)
+             * (config.shape_lr_mult if in_shape else 1.0)}
+            for (is_shift, in_shape), ps in groups.items()]
 
 
 def _mask_losses(out: CGNOutput, config: CGNTrainConfig,
@@ -205,9 +222,9 @@ def _mask_losses(out: CGNOutput, config: CGNTrainConfig,
     return {prefix + k: v for k, v in losses.items()}
 
 
-def _recon_losses(cgn: MnistCGN, enc: MnistCGNEncoder, x: torch.Tensor, y: torch.Tensor,
-                  config: CGNTrainConfig, gen: torch.Generator,
-                  warmup: bool = False) -> dict[str, torch.Tensor]:
+def _recon_losses(cgn: MnistCGN, enc: MnistCGNEncoder, texture: RandomTextureLoss,
+                  x: torch.Tensor, y: torch.Tensor, config: CGNTrainConfig,
+                  gen: torch.Generator, warmup: bool = False) -> dict[str, torch.Tensor]:
     # rebuild real images from their inferred noise; the mask losses apply here too
     mu, logvar = enc(x, y)
     u = list(enc.sample(mu, logvar, gen).unbind(1))
@@ -224,12 +241,41 @@ def _recon_losses(cgn: MnistCGN, enc: MnistCGNEncoder, x: torch.Tensor, y: torch
 
     if warmup:  # the background mechanism alone explains the image (see bg_warmup)
         return {"recon": config.lambda_recon * mse(out.background, x)}
-    return {
-        "recon": config.lambda_recon * (mse(out.image, x)
+    image = out.image if config.recon_textures else (
+        compose(out.mask, out.foreground.detach(), out.background.detach()))
+    losses = {
+        "recon": config.lambda_recon * (mse(image, x)
                                         + config.beta_kl * kl_standard_normal(mu, logvar)
                                         / pixels),
         **_mask_losses(out, config, prefix="recon_"),
     }
+    if config.recon_features:
+        losses["recon_features"] = (config.lambda_recon * config.recon_features
+                                    * F.mse_loss(_texture_energy(texture, out.image),
+                                                 _texture_energy(texture, x)))
+    return losses
+
+
+def _init_shape(cgn: MnistCGN, path: str, ngf: int) -> None:
+    if not Path(path).is_file():
+        raise CausalKitError(f"shape_init: {path} is not a file; give a CGN generator.pt")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    own = cgn.state_dict()
+    keep = {k: v for k, v in state.items() if k.split(".")[0] in ("f_shape", "label_emb")}
+    wanted = {k for k in own if k.split(".")[0] in ("f_shape", "label_emb")}
+    wrong = sorted(k for k in keep if k in own and own[k].shape != keep[k].shape)
+    if set(keep) != wanted or wrong:
+        raise CausalKitError(
+            f"shape_init: {path} does not fit this CGN's shape mechanism (missing "
+            f"{sorted(wanted - set(keep))}, unexpected {sorted(set(keep) - wanted)}, wrong "
+            f"shapes {wrong}); was it trained with ngf={ngf}?")
+    cgn.load_state_dict(keep, strict=False)
+
+
+def _texture_energy(texture: RandomTextureLoss, x: torch.Tensor) -> torch.Tensor:
+    # rectified responses of the random filters, averaged over 4 x 4 windows: which
+    # kind of texture is where, without the phase a shifted texture cannot match
+    return F.avg_pool2d(texture.features(x)[0], 4, stride=2, padding=1)
 
 
 def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig,
@@ -280,6 +326,8 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
     torch.manual_seed(config.seed)  # dropout draws from the global stream; saved below
     cgn = MnistCGN(ngf=config.ngf, init_type=config.init_type, init_gain=config.init_gain,
                    seed=config.seed).to(device)
+    if config.shape_init:
+        _init_shape(cgn, config.shape_init, config.ngf)
     disc = make_discriminator(config.disc, ndf=config.ndf or None).to(device)
     texture = RandomTextureLoss(seed=config.seed).to(device)
     enc = (MnistCGNEncoder(cgn.n_classes, cgn.latent_dim, config.nef, seed=config.seed)
@@ -351,7 +399,8 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
         if config.lambda_texture and not warmup:
             losses["texture"] = config.lambda_texture * texture(x_gen, x_real)
         if enc is not None:
-            losses.update(_recon_losses(cgn, enc, x_real, y_real, config, gen, warmup))
+            losses.update(_recon_losses(cgn, enc, texture, x_real, y_real, config, gen,
+                                        warmup))
         opt_g.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         opt_g.step()
