@@ -79,6 +79,15 @@ def _row(method: str, runs: list[dict]) -> str:
             f"ood {ood.mean():5.1f} +- {ood.std(ddof=1):4.1f}   ({len(runs)} runs)")
 
 
+def _numbers_as_floats(value: object) -> object:
+    # "--cgn-set recon_features=10" records 10 where the preset records 10.0
+    if isinstance(value, dict):
+        return {k: _numbers_as_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers_as_floats(v) for v in value]
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def summary() -> None:
     """Mean +- std over the runs whose settings (pipeline and CGN training) agree except
     for the seed.
@@ -87,13 +96,23 @@ def summary() -> None:
     and their IRM rows are averaged per penalty (records from before the option
     existed ran with 100).
     """
+    from dataclasses import asdict
+
+    from generators.cgn.train import CGNTrainConfig
+
     records = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    defaults = asdict(CGNTrainConfig())
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         cfg = {k: v for k, v in r["config"].items() if k not in ("seed", "irm_penalty")}
-        cgn_cfg = {k: v for k, v in (r.get("cgn_train_config") or {}).items() if k != "seed"}
+        # the CGN's settings as today's config reads them: a field added later counts
+        # as its default, one removed since is dropped (its non-default uses are
+        # still in the pipeline config's cgn_overrides)
+        cgn_cfg = ({**defaults, **{k: v for k, v in r["cgn_train_config"].items()
+                                   if k in defaults}} if r.get("cgn_train_config") else {})
+        cgn_cfg.pop("seed", None)
         key = [r["source"], cfg, cgn_cfg]  # the CGN recipe's full settings
-        groups[json.dumps(key, sort_keys=True)].append(r)
+        groups[json.dumps(_numbers_as_floats(key), sort_keys=True)].append(r)
     for runs in groups.values():
         cfg = runs[0]["config"]
         seeds = sorted(r["config"]["seed"] for r in runs)

@@ -174,24 +174,3 @@ def test_shape_init_starts_from_another_cgns_shape_mechanism(tmp_path):
                   tmp_path / "e", progress=False)
 
 
-
-@pytest.mark.parametrize("recon_textures", [True, False])
-def test_recon_textures_decides_whether_the_pixel_error_trains_the_textures(recon_textures):
-    from generators.cgn.encoder import MnistCGNEncoder
-    from generators.cgn.images import to_float
-    from generators.cgn.losses import RandomTextureLoss
-    from generators.cgn.model import MnistCGN
-    from generators.cgn.train import _recon_losses
-
-    x, y = _toy_data(8)
-    cfg = _cfg(recipe="fast", recon_textures=recon_textures)
-    cgn, enc = MnistCGN(ngf=8, seed=0), MnistCGNEncoder(10, 32, 8, seed=0)
-    losses = _recon_losses(cgn, enc, RandomTextureLoss(), to_float(x), y, cfg,
-                           torch.Generator().manual_seed(0))
-    losses["recon"].backward()
-    texture_grad = sum(p.grad.abs().sum() for p in cgn.f_text1.parameters()
-                       if p.grad is not None)
-    shape_grad = sum(p.grad.abs().sum() for p in cgn.f_shape.parameters()
-                     if p.grad is not None)
-    assert shape_grad > 0  # the mask always learns from the reconstruction
-    assert (texture_grad > 0) == recon_textures

@@ -47,7 +47,7 @@ from generators.cgn.losses import (
     mask_size_loss,
     mask_tv_loss,
 )
-from generators.cgn.model import CGNOutput, MnistCGN, compose
+from generators.cgn.model import CGNOutput, MnistCGN
 
 __all__ = ["CGNTrainConfig", "VARIANT_PRESETS", "RECIPES", "preset", "train_cgn",
            "default_device"]
@@ -67,10 +67,7 @@ class CGNTrainConfig:
     texture's phase pixel by pixel). ``recon_features`` > 0 adds a phase-free
     reconstruction term: the locally pooled responses of the texture loss's random
     filters, so a composite must put the right *kind* of texture (stripes, veins) in
-    each place, not only the right colour. ``recon_textures=False`` keeps the pixel
-    reconstruction from training the texture mechanisms (it still trains the mask and the
-    encoder): under a random phase the squared error is smallest for a flat texture of
-    the stripes' mean colour, which pales the foreground. ``shape_init`` names a CGN
+    each place, not only the right colour. ``shape_init`` names a CGN
     ``generator.pt`` (same width) whose shape mechanism and label embedding this run
     starts from, e.g. a CGN trained on another variant of the same digits: the masks
     then begin as digits, and the reconstruction only has to place them. ``iterations``
@@ -101,7 +98,6 @@ class CGNTrainConfig:
     lambda_recon: float = 0.0  # 0 = the paper's purely adversarial training
     recon_pool: int = 1  # reconstruct avg-pooled images (k x k): shape, not texture detail
     recon_features: float = 0.0  # weight of the local texture-energy reconstruction term
-    recon_textures: bool = True  # whether the pixel reconstruction trains the textures
     shape_init: str = ""  # a CGN generator.pt whose shape mechanism starts this run
     shape_lr_mult: float = 1.0  # learning-rate factor of the shape mechanism (0 = frozen)
     beta_kl: float = 0.1
@@ -241,10 +237,8 @@ def _recon_losses(cgn: MnistCGN, enc: MnistCGNEncoder, texture: RandomTextureLos
 
     if warmup:  # the background mechanism alone explains the image (see bg_warmup)
         return {"recon": config.lambda_recon * mse(out.background, x)}
-    image = out.image if config.recon_textures else (
-        compose(out.mask, out.foreground.detach(), out.background.detach()))
     losses = {
-        "recon": config.lambda_recon * (mse(image, x)
+        "recon": config.lambda_recon * (mse(out.image, x)
                                         + config.beta_kl * kl_standard_normal(mu, logvar)
                                         / pixels),
         **_mask_losses(out, config, prefix="recon_"),
