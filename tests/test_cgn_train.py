@@ -162,8 +162,7 @@ def test_shape_init_starts_from_another_cgns_shape_mechanism(tmp_path):
                        tmp_path / "b", progress=False)
     fresh, _ = train_cgn(x, y, _cfg(iterations=1, lr=0.0, lr_d=0.0), tmp_path / "c",
                          progress=False)
-    learnt = {n: p for n, p in cgn.named_parameters()}  # not the BatchNorm statistics
-    for name, p in learnt.items():
+    for name, p in cgn.named_parameters():  # not the BatchNorm statistics
         source = donor if name.split(".")[0] in ("f_shape", "label_emb") else fresh
         assert torch.equal(p, dict(source.named_parameters())[name]), name
     with pytest.raises(CausalKitError, match="ngf=16"):
@@ -174,3 +173,14 @@ def test_shape_init_starts_from_another_cgns_shape_mechanism(tmp_path):
                   tmp_path / "e", progress=False)
 
 
+def test_shape_lr_mult_zero_freezes_the_shape_mechanism(tmp_path):
+    x, y = _toy_data()
+    donor, _ = train_cgn(x, y, _cfg(iterations=2, seed=5), tmp_path / "donor", progress=False)
+    path = str(tmp_path / "donor" / "generator.pt")
+    cgn, _ = train_cgn(x, y, _cfg(iterations=3, shape_init=path, shape_lr_mult=0.0),
+                       tmp_path / "b", progress=False)
+    ours, theirs = dict(cgn.named_parameters()), dict(donor.named_parameters())
+    assert all(torch.equal(p, theirs[n]) for n, p in ours.items() if n.startswith("f_shape"))
+    assert not torch.equal(ours["label_emb.weight"], theirs["label_emb.weight"])  # trains
+    with pytest.raises(CausalKitError, match="shape_lr_mult must be >= 0"):
+        _cfg(shape_lr_mult=-1.0)

@@ -99,7 +99,7 @@ class CGNTrainConfig:
     recon_pool: int = 1  # reconstruct avg-pooled images (k x k): shape, not texture detail
     recon_features: float = 0.0  # weight of the local texture-energy reconstruction term
     shape_init: str = ""  # a CGN generator.pt whose shape mechanism starts this run
-    shape_lr_mult: float = 1.0  # learning-rate factor of the shape mechanism (0 = frozen)
+    shape_lr_mult: float = 1.0  # lr factor of f_shape (0 = frozen; label_emb still trains)
     beta_kl: float = 0.1
     nef: int = 32
     seed: int = 0
@@ -112,6 +112,9 @@ class CGNTrainConfig:
                      "checkpoint_every", "recon_pool"):
             if getattr(self, name) < 1:
                 raise CausalKitError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("recon_features", "shape_lr_mult"):
+            if not getattr(self, name) >= 0:
+                raise CausalKitError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 #: per-variant settings taken from the official configs (discriminator, init, mask weight)
@@ -320,8 +323,6 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
     torch.manual_seed(config.seed)  # dropout draws from the global stream; saved below
     cgn = MnistCGN(ngf=config.ngf, init_type=config.init_type, init_gain=config.init_gain,
                    seed=config.seed).to(device)
-    if config.shape_init:
-        _init_shape(cgn, config.shape_init, config.ngf)
     disc = make_discriminator(config.disc, ndf=config.ndf or None).to(device)
     texture = RandomTextureLoss(seed=config.seed).to(device)
     enc = (MnistCGNEncoder(cgn.n_classes, cgn.latent_dim, config.nef, seed=config.seed)
@@ -358,6 +359,8 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
                 if rec["iteration"] <= start:
                     history.append(rec)
             atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in history))
+    elif config.shape_init:  # a resumed run has its own shape mechanism already
+        _init_shape(cgn, config.shape_init, config.ngf)
 
     def save_checkpoint(it: int) -> None:
         state = {
