@@ -207,10 +207,19 @@ def test_cgn_heads_refuses_a_negative_aux_weight():
 
 
 def test_variant_overrides_reach_the_presets_and_yield_to_given_ones():
-    from robust_training.cgn_mnist import VARIANT_CGN_OVERRIDES, PipelineConfig
+    from robust_training.cgn_mnist import (
+        FULL_CGN_OVERRIDES,
+        VARIANT_CGN_OVERRIDES,
+        PipelineConfig,
+    )
 
     assert PipelineConfig.full("wildlife").cgn_overrides == VARIANT_CGN_OVERRIDES["wildlife"]
     mine = PipelineConfig.quick("wildlife", cgn_overrides={"recon_features": 0.0})
     assert mine.cgn_overrides["recon_features"] == 0.0
     assert mine.cgn_overrides["recon_pool"] == VARIANT_CGN_OVERRIDES["wildlife"]["recon_pool"]
-    assert PipelineConfig.full("colored").cgn_overrides == {}
+    assert PipelineConfig.full("double-colored").cgn_overrides == {}
+    # budget-specific settings: the full preset's only, and still below given ones
+    assert PipelineConfig.quick("colored").cgn_overrides == {}
+    assert PipelineConfig.full("colored").cgn_overrides == FULL_CGN_OVERRIDES["colored"]
+    assert PipelineConfig.full("colored", cgn_overrides={"recon_features": 1.0}
+                               ).cgn_overrides == {"recon_features": 1.0}
