@@ -99,6 +99,11 @@ def main() -> None:
 
     torch.set_num_threads(1)
     run = Path(args.run)
+    for need in ("results.json", "cgn/generator.pt", "cgn/encoder.pt"):
+        if not (run / need).is_file():
+            raise SystemExit(f"{run / need} is missing: --run takes a finished "
+                             "bench/cgn_mnist.py run whose CGN was trained here with the "
+                             "fast recipe (it has an encoder), or use --train")
     res = json.loads((run / "results.json").read_text())
     cfg = res["config"]
     train = build_split(DATASET_NAMES[res["variant"]], "train", rho=1.0, seed=cfg["seed"],
