@@ -11,8 +11,8 @@ the OOD accuracy of ``bench/cgn_mnist.py`` stays the measure that counts. Each r
 appends a record to ``bench/results/cgn_masks.json`` and writes ``masks.png`` into the
 run folder (rows: real images, abducted masks, true digits).
 
-With ``--train ITERATIONS`` it first trains just the CGN into ``RUN/cgn`` (the
-pipeline's fast recipe and variant overrides, plus ``--cgn-set``), so recipes can be
+With ``--train ITERATIONS`` it first trains just the CGN into ``RUN/cgn``, as the full
+pipeline preset would (fast recipe, its overrides, plus ``--cgn-set``), so recipes can be
 compared on their masks without the classifier:
 
     python bench/cgn_masks.py --run runs/w0_tv
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -44,32 +45,29 @@ def iou(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def train_only(args: argparse.Namespace) -> None:
-    """Train a CGN as the pipeline would, without the rest of the pipeline."""
+    """Train the CGN the full pipeline would train, without the rest of the pipeline."""
     import time
 
     import torch
 
     from bench.cgn_mnist import SHARED, _parse_setting
     from causalkit.datasets import build_split
-    from generators.cgn.train import preset, train_cgn
-    from robust_training.cgn_mnist import DATASET_NAMES, VARIANT_CGN_OVERRIDES
+    from generators.cgn.train import train_cgn
+    from robust_training.cgn_mnist import DATASET_NAMES, PipelineConfig, cgn_train_config
 
     torch.set_num_threads(1)
-    source = f"mnist:{SHARED / 'mnist'}"
-    textures = str(SHARED / "textures") if args.variant == "wildlife" else None
-    over = {**VARIANT_CGN_OVERRIDES.get(args.variant, {}),
-            **dict(_parse_setting(a) for a in args.cgn_set)}
-    train = build_split(DATASET_NAMES[args.variant], "train", rho=1.0, seed=args.seed,
-                        source=source, textures=textures)
-    cfg = preset(args.variant, recipe="fast", iterations=args.train, batch_size=64, ngf=16,
-                 seed=args.seed, sample_every=max(1, args.train // 4), **over)
+    config = PipelineConfig.full(
+        args.variant, seed=args.seed, source=f"mnist:{SHARED / 'mnist'}",
+        textures=str(SHARED / "textures") if args.variant == "wildlife" else None,
+        cgn_iterations=args.train, cgn_overrides=dict(_parse_setting(a) for a in args.cgn_set))
+    train = build_split(DATASET_NAMES[args.variant], "train", rho=1.0, seed=config.seed,
+                        n=config.n_train, source=config.source, textures=config.textures)
     t0 = time.perf_counter()
     run = Path(args.run)
-    train_cgn(torch.as_tensor(train.images), torch.as_tensor(train.labels), cfg,
-              run / "cgn", progress=False)
+    train_cgn(torch.as_tensor(train.images), torch.as_tensor(train.labels),
+              cgn_train_config(config), run / "cgn", progress=False)
     stub = {"variant": args.variant, "results": {}, "cgn_seconds": time.perf_counter() - t0,
-            "config": {"seed": args.seed, "n_train": None, "source": source,
-                       "textures": textures, "cgn_overrides": over}}
+            "config": asdict(config)}
     (run / "results.json").write_text(json.dumps(stub, indent=1))
 
 
@@ -78,7 +76,7 @@ def main() -> None:
     p.add_argument("--run", required=True, help="a bench/cgn_mnist.py --out folder")
     p.add_argument("--n", type=int, default=2000, help="training images to abduct")
     p.add_argument("--train", type=int, default=None, metavar="ITERATIONS",
-                   help="first train a CGN (fast recipe, ngf 16, batch 64) into RUN/cgn")
+                   help="first train the full preset's CGN into RUN/cgn")
     p.add_argument("--variant", default="wildlife", help="with --train")
     p.add_argument("--seed", type=int, default=0, help="with --train")
     p.add_argument("--cgn-set", action="append", default=[], metavar="FIELD=VALUE",

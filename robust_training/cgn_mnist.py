@@ -45,13 +45,13 @@ from generators.cgn.checkpoint import OFFICIAL_VARIANTS, load_generator, load_of
 from generators.cgn.counterfactuals import abduct_counterfactuals, generate_counterfactuals
 from generators.cgn.encoder import load_encoder
 from generators.cgn.images import save_grid
-from generators.cgn.train import RECIPES, preset, train_cgn
+from generators.cgn.train import RECIPES, CGNTrainConfig, preset, train_cgn
 from robust_training.models import build_model
 from robust_training.objectives import get_objective
 from robust_training.trainer import TrainData, accuracy, check_options, train_classifier
 
 __all__ = ["PipelineConfig", "run_cgn_mnist", "METHODS", "DATASET_NAMES", "format_results",
-           "VARIANT_CGN_OVERRIDES", "FULL_CGN_OVERRIDES"]
+           "VARIANT_CGN_OVERRIDES", "FULL_CGN_OVERRIDES", "cgn_train_config"]
 
 #: variant -> dataset registry name
 DATASET_NAMES = {"colored": "colored-mnist", "double-colored": "double-colored-mnist",
@@ -135,16 +135,16 @@ class PipelineConfig:
         20k counterfactuals, 1.5k classifier steps per method."""
         base = dict(cgn_iterations=1000, cgn_batch=64, cgn_ngf=16, n_generated=20000,
                     steps=1500)
-        given = kw.pop("cgn_overrides", {})
-        return cls._with_variant_overrides(
-            variant, base, {**kw, "cgn_overrides": {**FULL_CGN_OVERRIDES.get(variant, {}),
-                                                    **given}})
+        return cls._with_variant_overrides(variant, base, kw,
+                                           FULL_CGN_OVERRIDES.get(variant, {}))
 
     @classmethod
-    def _with_variant_overrides(cls, variant: str, base: dict[str, Any],
-                                kw: dict[str, Any]) -> PipelineConfig:
-        # given cgn_overrides go on top of the variant's (VARIANT_CGN_OVERRIDES)
-        cgn = {**VARIANT_CGN_OVERRIDES.get(variant, {}), **kw.pop("cgn_overrides", {})}
+    def _with_variant_overrides(cls, variant: str, base: dict[str, Any], kw: dict[str, Any],
+                                budget: dict[str, Any] | None = None) -> PipelineConfig:
+        # given cgn_overrides go on top of the preset's budget ones, which go on top of
+        # the variant's (VARIANT_CGN_OVERRIDES)
+        cgn = {**VARIANT_CGN_OVERRIDES.get(variant, {}), **(budget or {}),
+               **kw.pop("cgn_overrides", {})}
         return cls(variant=variant, **{**base, **kw, "cgn_overrides": cgn})
 
 
@@ -156,6 +156,15 @@ def _peak_rss_mb() -> float:
 def _log(msg: str, progress: bool) -> None:
     if progress:
         print(msg, file=sys.stderr, flush=True)
+
+
+def cgn_train_config(config: PipelineConfig) -> CGNTrainConfig:
+    """The CGN training config a pipeline run uses (``cgn="train"``): the variant's
+    preset under ``config.cgn_recipe`` with the run's budget, seed and overrides."""
+    return preset(config.variant, recipe=config.cgn_recipe,
+                  iterations=config.cgn_iterations, batch_size=config.cgn_batch,
+                  ngf=config.cgn_ngf, seed=config.seed, lambda_texture=config.lambda_texture,
+                  sample_every=max(1, config.cgn_iterations // 4), **config.cgn_overrides)
 
 
 def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
@@ -183,7 +192,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     if config.cgn_recipe not in RECIPES:
         raise CausalKitError(f"unknown CGN recipe {config.cgn_recipe!r} (--recipe); choose "
                              f"one of {sorted(RECIPES)}")
-    preset(config.variant, recipe=config.cgn_recipe, **config.cgn_overrides)  # checks them
+    cgn_train_config(config)  # checks the CGN overrides
     check_options(config.schedule, config.shift)
     build_model(config.model, ("label",))  # an unknown name fails here, before any work
     try:  # the objective owns the rule; the message names the pipeline's field
@@ -232,12 +241,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     cgn_log: list[dict] = []
     encoder = None  # set when counterfactuals are abducted from the real images
     if config.cgn == "train":
-        cfg = preset(config.variant, recipe=config.cgn_recipe,
-                     iterations=config.cgn_iterations,
-                     batch_size=config.cgn_batch, ngf=config.cgn_ngf, seed=seed,
-                     lambda_texture=config.lambda_texture,
-                     sample_every=max(1, config.cgn_iterations // 4),
-                     **config.cgn_overrides)
+        cfg = cgn_train_config(config)
         cgn, cgn_log = train_cgn(torch.as_tensor(train.images), torch.as_tensor(train.labels),
                                  cfg, out / "cgn", device=device, progress=progress)
         if cfg.lambda_recon and config.counterfactuals != "prior":

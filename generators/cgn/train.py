@@ -34,6 +34,7 @@ from torch import nn
 
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write, atomic_write_text
+from causalkit.weights import compare_state_dict
 from generators.cgn.discriminator import make_discriminator
 from generators.cgn.encoder import MnistCGNEncoder, kl_standard_normal
 from generators.cgn.images import save_grid, to_float
@@ -257,15 +258,17 @@ def _init_shape(cgn: MnistCGN, path: str, ngf: int) -> None:
     if not Path(path).is_file():
         raise CausalKitError(f"shape_init: {path} is not a file; give a CGN generator.pt")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    own = cgn.state_dict()
-    keep = {k: v for k, v in state.items() if k.split(".")[0] in ("f_shape", "label_emb")}
-    wanted = {k for k in own if k.split(".")[0] in ("f_shape", "label_emb")}
-    wrong = sorted(k for k in keep if k in own and own[k].shape != keep[k].shape)
-    if set(keep) != wanted or wrong:
+
+    def shape_part(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in sd.items() if k.split(".")[0] in ("f_shape", "label_emb")}
+
+    keep = shape_part(state)
+    report = compare_state_dict(shape_part(cgn.state_dict()), keep)
+    if not report.ok:
         raise CausalKitError(
             f"shape_init: {path} does not fit this CGN's shape mechanism (missing "
-            f"{sorted(wanted - set(keep))}, unexpected {sorted(set(keep) - wanted)}, wrong "
-            f"shapes {wrong}); was it trained with ngf={ngf}?")
+            f"{report.missing}, unexpected {report.unexpected}, wrong shapes "
+            f"{report.shapes}); was it trained with ngf={ngf}?")
     cgn.load_state_dict(keep, strict=False)
 
 
