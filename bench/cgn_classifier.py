@@ -49,7 +49,8 @@ def main() -> None:
     p.add_argument("--schedule", default="constant")
     p.add_argument("--shift", type=int, default=0)
     p.add_argument("--aux-weight", type=float, default=None,
-                   help="cgn-heads: weight of the texture and background heads")
+                   help="cgn-heads: weight of the texture and background heads "
+                        "(default: the run's cgn_aux_weight)")
     p.add_argument("--model", default="cnn", help="cnn | cnn-bn | resnet18 ...")
     p.add_argument("--objective", default="cgn-heads",
                    help="cgn-heads, or erm (one head on the shape label)")
@@ -76,6 +77,8 @@ def main() -> None:
     cf = CounterfactualSet.load(run / "counterfactuals.npz")
     data = TrainData.generated(cf.images, cf.shape, cf.texture, cf.background)
     t0 = time.perf_counter()
+    if args.aux_weight is None and args.objective == "cgn-heads":
+        args.aux_weight = cfg.get("cgn_aux_weight", 1.0)  # what the pipeline trained with
     hparams = {} if args.aux_weight is None else {"aux_weight": args.aux_weight}
     model, _ = train_classifier(get_objective(args.objective, **hparams), data,
                                 steps=args.steps, model=args.model,

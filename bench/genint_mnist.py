@@ -47,17 +47,21 @@ METHODS = ("erm", "gan-aug", "genint", "genint-transfer", "gen-only-int", "gen-o
 
 def _pools(a, train) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Generated (int, obs) and transferred pools, cached in ``a.work``."""
+    from bench.genint_screen import pca_directions
     from robust_training.sources import generated_pool, transfer_stream
 
-    key = hashlib.sha256(json.dumps([a.generator, a.strategy, a.obs_strategy, a.per_class,
-                                     a.pool_seed, a.n_train, a.transfer_n, a.transfer_steps,
-                                     a.rho, a.variant]).encode()).hexdigest()[:12]
+    key = json.dumps([a.generator, a.generator_sha256, a.layer, a.strategy, a.obs_strategy,
+                      a.per_class, a.pool_seed, a.n_train, a.transfer_n, a.transfer_steps,
+                      a.rho, a.variant])
+    key = hashlib.sha256(key.encode()).hexdigest()[:12]
     path = Path(a.work) / f"pools-{key}.pt"
     if path.is_file():
         st = torch.load(path, weights_only=True)
         return {k: (st[f"{k}_x"], st[f"{k}_y"]) for k in ("int", "obs", "transfer")}
     t0 = time.perf_counter()
-    xi, yi = generated_pool(f"small:{a.generator}", a.strategy, a.per_class, seed=a.pool_seed)
+    directions = pca_directions(a.generator, a.layer) if a.layer else None
+    xi, yi = generated_pool(f"small:{a.generator}", a.strategy, a.per_class, seed=a.pool_seed,
+                            directions=directions)
     xo, yo = generated_pool(f"small:{a.generator}", a.obs_strategy, a.per_class,
                             seed=a.pool_seed)
     xt, yt = transfer_stream(train.images, train.labels, xi, a.transfer_n,
@@ -142,6 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rho", type=float, default=0.9)
     p.add_argument("--n-train", type=int, default=10000)
     p.add_argument("--strategy", default="t=1,k=8,s=1")
+    p.add_argument("--layer", default=None,
+                   help="GANSpace PCA directions of this layer (e.g. blocks.2.affine); "
+                        "default: the shortcut of the affine first layer")
     p.add_argument("--obs-strategy", default="observational:t=1")
     p.add_argument("--per-class", type=int, default=1000)
     p.add_argument("--transfer-n", type=int, default=5000)
@@ -163,6 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--figure", default=None, help="PNG of real / int / transfer / obs")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
+    from bench.genint_screen import file_digest
+    # A retrained generator in the same folder must not match the old records or pools.
+    a.generator_sha256 = file_digest(Path(a.generator) / "generator.pt")
     from causalkit.datasets import build_split
     from robust_training.engine import FitConfig, evaluate, fit
     from robust_training.streams import MultiStream

@@ -10,7 +10,11 @@ end offline, e.g. on double-colored MNIST. The network is DCGAN-like:
   principal directions of its activations in z-space are the top right singular vectors
   of the z-block ``W_z = gen_z.weight[:, :z_dim]``;
 * ``blocks.<i>`` -- upsample, 3x3 convolution, conditional BatchNorm (a class-dependent
-  scale and bias), leaky ReLU (4 -> 8 -> 16 -> 32 pixels);
+  scale and bias), leaky ReLU (4 -> 8 -> 16 -> 32 pixels); with ``block_latent``, BigGAN's
+  hierarchical latent: ``z`` is cut into four equal chunks, the first feeds ``gen_z`` and
+  chunk ``i + 1`` joins the embedding in block ``i``'s scale and bias, so the noise
+  reaches the late, colour-setting layers as the class does, and an edit of the last
+  chunk changes those layers alone;
 * ``to_rgb`` -- a 3x3 convolution and tanh.
 
 BatchNorm keeps training stable (without it, short runs collapsed to one colour); the
@@ -53,6 +57,8 @@ __all__ = ["SmallGANConfig", "SmallGANNet", "SmallGANGenerator", "build_small_ga
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "generator.pt"
+#: Chunks of ``z`` under ``block_latent``: one for ``gen_z``, one per block.
+LATENT_CHUNKS = 4
 #: Name of the affine first layer (input ``cat(z, class embedding)``).
 AFFINE_LAYER = "gen_z"
 
@@ -74,6 +80,12 @@ class SmallGANConfig:
         ``ngf // 2`` after the three upsampling blocks.
     image_size
         Output side; fixed at 32 (three doublings of 4).
+    block_latent
+        BigGAN's hierarchical latent: ``z`` (``z_dim`` divisible by 4) is cut into four
+        chunks, one for ``gen_z`` and one per block, whose norms are conditioned on
+        ``cat(embedding, chunk)``. Without it ``z`` enters only the first layer while the
+        class sets every block's scale and bias, so the class, not the noise, decides
+        late features such as colour, and latent interventions can hardly move them.
     """
 
     z_dim: int = 32
@@ -81,6 +93,7 @@ class SmallGANConfig:
     emb_dim: int = 16
     ngf: int = 32
     image_size: int = 32
+    block_latent: bool = False
 
     def __post_init__(self) -> None:
         for f in ("z_dim", "num_classes", "emb_dim", "ngf"):
@@ -89,6 +102,17 @@ class SmallGANConfig:
                 raise CausalKitError(f"SmallGANConfig.{f} must be a positive int, got {v!r}")
         if self.ngf < 2:
             raise CausalKitError(f"SmallGANConfig.ngf must be >= 2, got {self.ngf}")
+        if not isinstance(self.block_latent, bool):
+            raise CausalKitError(f"SmallGANConfig.block_latent must be a bool, got "
+                                 f"{self.block_latent!r}")
+        if self.block_latent and self.z_dim % LATENT_CHUNKS:
+            raise CausalKitError(f"block_latent cuts z into {LATENT_CHUNKS} chunks; z_dim="
+                                 f"{self.z_dim} is not divisible by {LATENT_CHUNKS}")
+
+    @property
+    def first_layer_z(self) -> int:
+        """How many leading entries of ``z`` feed ``gen_z`` (all without block_latent)."""
+        return self.z_dim // LATENT_CHUNKS if self.block_latent else self.z_dim
         if self.image_size != 32:
             raise CausalKitError(f"the small GAN makes 32x32 images; got image_size="
                                  f"{self.image_size} (use 32)")
@@ -105,19 +129,19 @@ class SmallGANConfig:
 
 
 class CondBlock(nn.Module):
-    """Upsample x2, conv 3x3, conditional BatchNorm (class scale/bias), leaky ReLU."""
+    """Upsample x2, conv 3x3, conditional BatchNorm (scale/bias from ``cond``), leaky ReLU."""
 
-    def __init__(self, cin: int, cout: int, emb_dim: int) -> None:
+    def __init__(self, cin: int, cout: int, cond_dim: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
         self.norm = nn.BatchNorm2d(cout, affine=False)
-        self.affine = nn.Linear(emb_dim, 2 * cout)
+        self.affine = nn.Linear(cond_dim, 2 * cout)
         nn.init.zeros_(self.affine.weight)
         nn.init.zeros_(self.affine.bias)
 
-    def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         h = self.norm(self.conv(F.interpolate(h, scale_factor=2.0, mode="nearest")))
-        gamma, beta = self.affine(emb)[:, :, None, None].chunk(2, dim=1)
+        gamma, beta = self.affine(cond)[:, :, None, None].chunk(2, dim=1)
         return F.leaky_relu(h * (1.0 + gamma) + beta, 0.2)
 
 
@@ -129,19 +153,25 @@ class SmallGANNet(nn.Module):
         self.config = config
         c0, ngf = 4 * config.ngf, config.ngf
         self.embeddings = nn.Linear(config.num_classes, config.emb_dim, bias=False)
-        self.gen_z = nn.Linear(config.z_dim + config.emb_dim, c0 * 16)
+        self.gen_z = nn.Linear(config.first_layer_z + config.emb_dim, c0 * 16)
         self.norm0 = nn.BatchNorm2d(c0)
         widths = [c0, 2 * ngf, ngf, max(ngf // 2, 1)]
-        self.blocks = nn.ModuleList(CondBlock(a, b, config.emb_dim)
+        cond = config.emb_dim + (config.z_dim // LATENT_CHUNKS if config.block_latent else 0)
+        self.blocks = nn.ModuleList(CondBlock(a, b, cond)
                                     for a, b in zip(widths[:-1], widths[1:], strict=True))
         self.to_rgb = nn.Conv2d(widths[-1], 3, 3, padding=1)
 
     def forward(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
         emb = self.embeddings(onehot)
-        h = self.gen_z(torch.cat([z, emb], dim=1))
+        if self.config.block_latent:
+            chunks = z.chunk(LATENT_CHUNKS, dim=1)
+            conds = [torch.cat([emb, c], dim=1) for c in chunks[1:]]
+        else:
+            chunks, conds = (z,), [emb] * len(self.blocks)
+        h = self.gen_z(torch.cat([chunks[0], emb], dim=1))
         h = F.leaky_relu(self.norm0(h.view(z.shape[0], -1, 4, 4)), 0.2)
-        for block in self.blocks:
-            h = block(h, emb)
+        for block, cond in zip(self.blocks, conds, strict=True):
+            h = block(h, cond)
         return torch.tanh(self.to_rgb(h))
 
 
@@ -180,8 +210,15 @@ class SmallGANGenerator(ConditionalGenerator):
         return self.module(z, onehot)
 
     def z_weight(self) -> torch.Tensor:
-        """The z-block ``gen_z.weight[:, :z_dim]`` of the affine first layer (a copy)."""
-        return self.module.gen_z.weight[:, : self.z_dim].detach().clone()
+        """The weight of the affine first layer on ``z`` (a copy, ``(out, z_dim)``).
+
+        With ``block_latent`` only the first chunk reaches ``gen_z``; the columns of the
+        other chunks are zero.
+        """
+        first = self.config.first_layer_z
+        w = torch.zeros(self.module.gen_z.out_features, self.z_dim)
+        w[:, :first] = self.module.gen_z.weight[:, :first].detach().cpu()
+        return w
 
 
 @torch.no_grad()

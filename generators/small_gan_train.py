@@ -334,6 +334,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--ngf", type=int, default=24)
     p.add_argument("--ndf", type=int, default=16)
     p.add_argument("--z-dim", type=int, default=32)
+    p.add_argument("--block-latent", action="store_true",
+                   help="condition every block's norm on the noise too (BigGAN-style)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr-g", type=float, default=2e-4)
     p.add_argument("--lr-d", type=float, default=2e-4)
@@ -347,7 +349,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(a.threads)
     images, labels, meta = load_training_data(a.variant, rho=a.rho, seed=a.data_seed,
                                               source=a.source)
-    model = asdict(SmallGANConfig(z_dim=a.z_dim, ngf=a.ngf))
+    model = asdict(SmallGANConfig(z_dim=a.z_dim, ngf=a.ngf, block_latent=a.block_latent))
     cfg = TrainConfig(model=model, ndf=a.ndf, iters=a.iters, batch_size=a.batch_size,
                       seed=a.seed, max_minutes=a.max_minutes, lr_g=a.lr_g, lr_d=a.lr_d,
                       betas=(a.beta1, 0.999), ema=a.ema,

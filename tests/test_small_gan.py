@@ -51,6 +51,37 @@ def test_affine_first_layer_is_hookable_and_affine_in_z():
     torch.testing.assert_close(acts[0], z @ g.z_weight().T + acts0[0], atol=1e-5, rtol=1e-5)
 
 
+def test_block_latent_feeds_one_chunk_of_z_to_each_layer():
+    cfg = SmallGANConfig(z_dim=8, emb_dim=4, ngf=4, block_latent=True)
+    g = build_small_gan(cfg, seed=0, device="cpu")
+    net = g.module
+    assert net.gen_z.in_features == 2 + 4 and net.blocks[2].affine.in_features == 4 + 2
+    with torch.no_grad():
+        for b in net.blocks:  # the zero-initialised conditional affines, made live
+            b.affine.weight.normal_(0.0, 0.5)
+    z = g.sample_noise(1, 1.0, seed=0)
+    x = g.generate(z, [3])
+    for chunk in range(4):  # every chunk changes the image
+        z2 = z.clone()
+        z2[:, 2 * chunk:2 * chunk + 2] += 1.0
+        assert not torch.allclose(g.generate(z2, [3]), x)
+    # The first-layer shortcut sees only the first chunk; the last chunk reaches only
+    # the last block: gen_z's output does not move when it changes.
+    w = g.z_weight()
+    assert w.shape == (4 * 4 * 4 * 4, 8) and w[:, 2:].abs().max() == 0
+    z3 = z.clone()
+    z3[:, 6:] += 1.0
+    with g.capture("gen_z") as a0:
+        g(z, [3])
+    with g.capture("gen_z") as a1:
+        g(z3, [3])
+    torch.testing.assert_close(a0[0], a1[0])
+    with pytest.raises(CausalKitError, match="block_latent"):
+        SmallGANConfig(block_latent=1)
+    with pytest.raises(CausalKitError, match="divisible"):
+        SmallGANConfig(z_dim=10, block_latent=True)
+
+
 def test_save_load_roundtrip_and_strict_keys(tmp_path):
     g = build_small_gan(CFG, seed=1, device="cpu")
     calibrate_batchnorm(g.module, batches=2, batch_size=16)
