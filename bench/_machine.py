@@ -32,8 +32,16 @@ def machine_info() -> dict[str, Any]:
 
 
 def append_record(path: str | Path, record: dict[str, Any]) -> None:
-    """Append ``record`` to the JSON list in ``path`` (atomically; creates the file)."""
+    """Append ``record`` to the JSON list in ``path`` (atomically; creates the file).
+
+    An exclusive lock on ``path.lock`` serialises the read-modify-write, so benchmark
+    jobs running side by side cannot drop each other's records.
+    """
+    import fcntl
+
     path = Path(path)
-    records = json.loads(path.read_text()) if path.exists() else []
-    records.append(record)
-    atomic_write_text(path, json.dumps(records, indent=2) + "\n")
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        records = json.loads(path.read_text()) if path.exists() else []
+        records.append(record)
+        atomic_write_text(path, json.dumps(records, indent=2) + "\n")

@@ -18,7 +18,8 @@ real training images are scored by the same readers as a reference. The records 
 
     python bench/genint_screen.py --generator runs/small_gan_col09/generator \\
         --variant colored-mnist --source mnist:../shared/data/mnist \\
-        --strategies observational:t=0.5 t=0.5,k=8,s=2 t=0.5,k=4,s=2,centered=1
+        --strategies observational:t=0.5 t=0.5,k=8,s=2 t=0.5,k=4,s=2,centered=1 \\
+        --plot docs/_static/genint_frontier_colored.png
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    choices=["colored-mnist", "double-colored-mnist"])
     p.add_argument("--rho", type=float, default=0.9)
     p.add_argument("--source", default=None)
-    p.add_argument("--strategies", nargs="+", required=True)
+    p.add_argument("--strategies", nargs="*", default=[],
+                   help="strategies to screen (none: only redraw --plot)")
     p.add_argument("--per-class", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--oracle", default="runs/oracle_lenet")

@@ -132,9 +132,13 @@ class PipelineConfig:
     @classmethod
     def full(cls, variant: str, **kw: Any) -> PipelineConfig:
         """Full MNIST (pass ``source="mnist:DIR"``): the fast recipe's 1k iterations,
-        20k counterfactuals, 1.5k classifier steps per method."""
+        20k counterfactuals, 6k classifier steps per method.
+
+        The shape head learns late: on the same three colored counterfactual sets, 1.5k /
+        3k / 6k steps gave 96.0 / 96.9 / 97.5 % OOD (``bench/cgn_classifier.py``).
+        """
         base = dict(cgn_iterations=1000, cgn_batch=64, cgn_ngf=16, n_generated=20000,
-                    steps=1500)
+                    steps=6000)
         return cls._with_variant_overrides(variant, base, kw,
                                            FULL_CGN_OVERRIDES.get(variant, {}))
 
