@@ -99,27 +99,23 @@ NUISANCE = {"double-colored-mnist": "background colour", "colored-mnist": "digit
 
 
 def _nuisance_stats(pools, train, variant: str) -> dict:
-    """How often each stream's nuisance colour class equals the label.
+    """How often each stream's nuisance colour class equals the label, and their mutual
+    information in bits (:func:`bench.genint_screen.tie`).
 
     Double-colored MNIST: the background (border) colour; colored MNIST: the digit colour
     (its brightest pixels), each matched to the nearest palette colour.
     """
-    from bench.small_gan_eval import background_color, foreground_color
-    from causalkit.datasets.palettes import COLORED_PALETTE, DOUBLE_BG_PALETTE
+    from bench.genint_screen import tie
 
-    colored = variant == "colored-mnist"
-    pal = torch.tensor(np.asarray(COLORED_PALETTE if colored else DOUBLE_BG_PALETTE),
-                       dtype=torch.float32) * 255.0
-    colour = foreground_color if colored else background_color
-    tag = "fg" if colored else "bg"
-
-    def aligned(x, y):
-        cls = torch.cdist(colour(x), pal).argmin(dim=1)
-        return round(float((cls == y).float().mean()), 4)
-
-    return {f"real_train_{tag}_aligned": aligned(torch.as_tensor(train.images),
-                                                 torch.as_tensor(train.labels)),
-            **{f"{k}_{tag}_aligned": aligned(*pools[k]) for k in ("int", "obs", "transfer")}}
+    tag = "fg" if variant == "colored-mnist" else "bg"
+    streams = {"real_train": (torch.as_tensor(train.images), torch.as_tensor(train.labels)),
+               **{k: pools[k] for k in ("int", "obs", "transfer")}}
+    out = {}
+    for name, (x, y) in streams.items():
+        t = tie(x, y, variant)
+        out[f"{name}_{tag}_aligned"] = t["aligned"]
+        out[f"{name}_mi_bits"] = t["mi_bits"]
+    return out
 
 
 def _figure(a, train, pools, n: int = 10) -> None:
