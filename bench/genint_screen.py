@@ -42,7 +42,12 @@ from bench._machine import append_record, machine_info  # noqa: E402
 
 def file_digest(path: str | Path, n: int = 12) -> str:
     """The first ``n`` hex digits of a file's SHA-256 (identifies a generator's weights)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:n]
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"{path} not found: --generator must be a small-GAN folder "
+                         "(config.json + generator.pt), e.g. runs/small_gan_col09/generator "
+                         "from python -m generators.small_gan_train")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:n]
 
 
 def nuisance_classes(images: torch.Tensor, variant: str) -> torch.Tensor:
@@ -87,6 +92,8 @@ def plot_frontier(records: list[dict], path: str | Path) -> Path:
     """
     from analysis.plots import _figure, _save
 
+    if not records:
+        raise SystemExit("no interventional records to plot; screen some strategies first")
     plt = _figure()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     series: dict[str, list[dict]] = {}
@@ -128,6 +135,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         "default: the exact shortcut of the affine first layer")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
+    digest = file_digest(Path(a.generator) / "generator.pt")  # fails early on a bad path
     from bench.small_gan_eval import classify, strip_png, train_oracle
     from causalkit.datasets import build_split
     from robust_training.sources import generated_pool
@@ -143,7 +151,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"{'strategy':32s} aligned  MI bits  recognised")
     print(f"{real['strategy']:32s} {real['aligned']:7.3f}  {real['mi_bits']:7.3f}  "
           f"{real['recognised']:10.3f}")
-    digest = file_digest(Path(a.generator) / "generator.pt")
     directions = pca_directions(a.generator, a.layer) if a.layer else None
     records = []
     for text in a.strategies:

@@ -108,14 +108,14 @@ class SmallGANConfig:
         if self.block_latent and self.z_dim % LATENT_CHUNKS:
             raise CausalKitError(f"block_latent cuts z into {LATENT_CHUNKS} chunks; z_dim="
                                  f"{self.z_dim} is not divisible by {LATENT_CHUNKS}")
+        if self.image_size != 32:
+            raise CausalKitError(f"the small GAN makes 32x32 images; got image_size="
+                                 f"{self.image_size} (use 32)")
 
     @property
     def first_layer_z(self) -> int:
         """How many leading entries of ``z`` feed ``gen_z`` (all without block_latent)."""
         return self.z_dim // LATENT_CHUNKS if self.block_latent else self.z_dim
-        if self.image_size != 32:
-            raise CausalKitError(f"the small GAN makes 32x32 images; got image_size="
-                                 f"{self.image_size} (use 32)")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SmallGANConfig:

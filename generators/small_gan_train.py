@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--ndf", type=int, default=16)
     p.add_argument("--z-dim", type=int, default=32)
     p.add_argument("--block-latent", action="store_true",
-                   help="condition every block's norm on the noise too (BigGAN-style)")
+                   help="BigGAN's hierarchical latent: one chunk of z per block's norm")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr-g", type=float, default=2e-4)
     p.add_argument("--lr-d", type=float, default=2e-4)

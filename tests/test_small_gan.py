@@ -80,6 +80,8 @@ def test_block_latent_feeds_one_chunk_of_z_to_each_layer():
         SmallGANConfig(block_latent=1)
     with pytest.raises(CausalKitError, match="divisible"):
         SmallGANConfig(z_dim=10, block_latent=True)
+    with pytest.raises(CausalKitError, match="32x32"):
+        SmallGANConfig(image_size=64)
 
 
 def test_save_load_roundtrip_and_strict_keys(tmp_path):
