@@ -73,13 +73,15 @@ def tie(images: torch.Tensor, labels: torch.Tensor, variant: str) -> dict[str, f
             "mi_bits": round(float(mutual_info_score(y, z) / np.log(2)), 4)}
 
 
-def pca_directions(generator: str, layer: str, *, k: int = 16, seed: int = 0):
-    """The top ``k`` GANSpace directions of a small GAN on ``layer`` (20,000 samples,
-    seeded; ``k`` at most the layer's width and the latent size)."""
+def pca_directions(generator, layer: str, *, k: int = 16, seed: int = 0):
+    """The top ``k`` GANSpace directions of a small GAN (a folder or a loaded one) on
+    ``layer`` (20,000 samples, seeded; ``k`` at most the layer's width and the latent
+    size)."""
     from generators.directions import fit_pca_directions
     from generators.small_gan import load_small_gan
 
-    gen = load_small_gan(generator, device="cpu")
+    gen = (load_small_gan(generator, device="cpu") if isinstance(generator, (str, Path))
+           else generator)
     return fit_pca_directions(gen, k=min(k, gen.z_dim), layer=layer, seed=seed,
                               progress=False)
 
@@ -136,8 +138,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     digest = file_digest(Path(a.generator) / "generator.pt")  # fails early on a bad path
+    records = screen(a, digest) if a.strategies else []
+    if a.plot:
+        if not Path(a.out).is_file():
+            raise SystemExit(f"{a.out} not found: --plot draws the records of --out; "
+                             "screen some strategies into it first")
+        every = [r for r in json.loads(Path(a.out).read_text()) if r["variant"] == a.variant
+                 and not r["strategy"].startswith("observational")]
+        print("wrote", plot_frontier(every, a.plot))
+    return records
+
+
+def screen(a: argparse.Namespace, digest: str) -> list[dict]:
+    """Score every strategy of ``a.strategies``; append and return their records."""
     from bench.small_gan_eval import classify, strip_png, train_oracle
     from causalkit.datasets import build_split
+    from generators.small_gan import load_small_gan
     from robust_training.sources import generated_pool
     from robust_training.streams import to_float
 
@@ -151,12 +167,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"{'strategy':32s} aligned  MI bits  recognised")
     print(f"{real['strategy']:32s} {real['aligned']:7.3f}  {real['mi_bits']:7.3f}  "
           f"{real['recognised']:10.3f}")
-    directions = pca_directions(a.generator, a.layer) if a.layer else None
+    gen = load_small_gan(a.generator, device="cpu")  # loaded once for every pool
+    directions = pca_directions(gen, a.layer) if a.layer else None
     records = []
     for text in a.strategies:
         t0 = time.perf_counter()
-        x, y = generated_pool(f"small:{a.generator}", text, a.per_class, seed=a.seed,
-                              directions=directions)
+        x, y = generated_pool(gen, text, a.per_class, seed=a.seed, directions=directions)
         xf = to_float(x)
         pred = classify(oracle, xf)
         rec = {"benchmark": "genint_screen", "strategy": text, **tie(x, y, a.variant),
@@ -177,10 +193,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
             name = "".join(ch if ch.isalnum() else "_" for ch in f"{a.layer or ''}{text}")
             rows = [xf[y == c][:12] for c in range(10)]
             strip_png(rows, Path(a.strips) / f"{name}.png", scale=2)
-    if a.plot:
-        every = [r for r in json.loads(Path(a.out).read_text()) if r["variant"] == a.variant
-                 and not r["strategy"].startswith("observational")]
-        print("wrote", plot_frontier(every, a.plot))
     return records
 
 
