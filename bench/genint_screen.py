@@ -76,14 +76,16 @@ def tie(images: torch.Tensor, labels: torch.Tensor, variant: str) -> dict[str, f
 def pca_directions(generator, layer: str, *, k: int = 16, seed: int = 0):
     """The top ``k`` GANSpace directions of a small GAN (a folder or a loaded one) on
     ``layer`` (20,000 samples, seeded; ``k`` at most the layer's width and the latent
-    size)."""
-    from generators.directions import fit_pca_directions
+    size). Several layers joined by ``+`` (e.g. ``blocks.0.affine+blocks.1.affine``)
+    are fitted one by one and interleaved rank by rank (``interleave_directions``)."""
+    from generators.directions import fit_pca_directions, interleave_directions
     from generators.small_gan import load_small_gan
 
     gen = (load_small_gan(generator, device="cpu") if isinstance(generator, (str, Path))
            else generator)
-    return fit_pca_directions(gen, k=min(k, gen.z_dim), layer=layer, seed=seed,
-                              progress=False)
+    parts = [fit_pca_directions(gen, k=min(k, gen.z_dim), layer=name, seed=seed,
+                                progress=False) for name in layer.split("+")]
+    return parts[0] if len(parts) == 1 else interleave_directions(parts)
 
 
 def plot_frontier(records: list[dict], path: str | Path) -> Path:
@@ -153,7 +155,7 @@ def screen(a: argparse.Namespace, digest: str) -> list[dict]:
     """Score every strategy of ``a.strategies``; append and return their records."""
     from bench.small_gan_eval import classify, strip_png, train_oracle
     from causalkit.datasets import build_split
-    from generators.small_gan import load_small_gan
+    from generators.small_gan import chunk_sensitivity, load_small_gan
     from robust_training.sources import generated_pool
     from robust_training.streams import to_float
 
@@ -169,6 +171,10 @@ def screen(a: argparse.Namespace, digest: str) -> list[dict]:
           f"{real['recognised']:10.3f}")
     gen = load_small_gan(a.generator, device="cpu")  # loaded once for every pool
     directions = pca_directions(gen, a.layer) if a.layer else None
+    # Whether each chunk of z moves the image at all: a direction in an ignored chunk
+    # cannot intervene on anything.
+    chunks = ([round(v, 4) for v in chunk_sensitivity(gen)] if gen.config.block_latent
+              else None)
     records = []
     for text in a.strategies:
         t0 = time.perf_counter()
@@ -181,7 +187,7 @@ def screen(a: argparse.Namespace, digest: str) -> list[dict]:
                                         for c in range(10)],
                "reference_real": real, "generator": a.generator,
                "generator_sha256": digest, "directions_layer": a.layer or "gen_z (shortcut)",
-               "variant": a.variant, "rho": a.rho,
+               "chunk_sensitivity": chunks, "variant": a.variant, "rho": a.rho,
                "per_class": a.per_class, "seed": a.seed,
                "oracle_ood_accuracy": round(oracle_ood, 4),
                "seconds": round(time.perf_counter() - t0, 1), "machine": machine_info()}

@@ -51,6 +51,7 @@ from generators.base import (
 )
 
 __all__ = ["Directions", "fit_pca_directions", "shortcut_directions", "subspace_overlap",
+           "interleave_directions",
            "RANGE_FACTOR", "DEFAULT_LAYER"]
 
 DEFAULT_LAYER = "generator.gen_z"
@@ -295,6 +296,32 @@ def shortcut_directions(gen: ConditionalGenerator, *, k: int | None = None,
     return Directions(u, np.full(k, std), (s[:k].numpy() * std) ** 2,
                       layer=getattr(gen, "affine_layer", DEFAULT_LAYER), method="shortcut",
                       fit_truncation=truncation, n_samples=0)
+
+
+def interleave_directions(parts: Sequence[Directions]) -> Directions:
+    """Join direction sets of several layers, rank by rank: ``a_1, b_1, a_2, b_2, ...``.
+
+    With a hierarchical latent each layer's PCA directions live in that layer's chunk of
+    ``z`` (GANSpace's layer-wise edits), so the sets are orthogonal and a strategy's
+    top ``k`` then edits every layer's chunk alike. The sets must share ``z_dim`` and
+    the fitting truncation; the joined set is as long as the shortest times their
+    number, and its ``layer`` is the layer names joined by ``+``.
+    """
+    parts = list(parts)
+    if not parts:
+        raise CausalKitError("interleave_directions needs at least one direction set")
+    if len({d.z_dim for d in parts}) > 1 or len({d.fit_truncation for d in parts}) > 1:
+        raise CausalKitError("direction sets to join must share z_dim and fit_truncation; "
+                             f"got {[(d.layer, d.z_dim, d.fit_truncation) for d in parts]}")
+    k = min(d.k for d in parts)
+
+    def weave(attr: str) -> np.ndarray:
+        stacked = np.stack([getattr(d, attr)[:k] for d in parts], axis=1)
+        return stacked.reshape(k * len(parts), *stacked.shape[2:])
+
+    return Directions(weave("components"), weave("stds"), weave("explained_variance"),
+                      layer="+".join(d.layer for d in parts), method=parts[0].method,
+                      fit_truncation=parts[0].fit_truncation, n_samples=parts[0].n_samples)
 
 
 def subspace_overlap(a: Directions | np.ndarray, b: Directions | np.ndarray) -> float:

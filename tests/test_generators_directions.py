@@ -11,6 +11,7 @@ from generators.biggan import tiny_biggan
 from generators.directions import (
     Directions,
     fit_pca_directions,
+    interleave_directions,
     shortcut_directions,
     subspace_overlap,
 )
@@ -91,3 +92,27 @@ def test_bad_arguments(gen, pca):
         pca.top(60)
     with pytest.raises(DataError, match="unit norm"):
         Directions(np.ones((2, 8)), np.ones(2), np.ones(2))
+
+
+def test_interleave_joins_layer_wise_directions_rank_by_rank():
+    from generators.small_gan import SmallGANConfig, build_small_gan
+
+    g = build_small_gan(SmallGANConfig(z_dim=8, emb_dim=4, ngf=4, block_latent=True), seed=0)
+    for block in g.module.blocks:  # fresh block affines are zero: give the chunks a use
+        block.affine.weight.data.normal_()
+    parts = [fit_pca_directions(g, k=2, layer=f"blocks.{i}.affine", n_samples=2000,
+                                progress=False) for i in (0, 2)]
+    # Each layer's directions live in its own chunk of z (chunk i + 1 feeds block i).
+    for d, chunk in zip(parts, (1, 3), strict=True):
+        outside = np.delete(d.components, np.s_[2 * chunk:2 * chunk + 2], axis=1)
+        assert np.abs(outside).max() < 0.1  # regression noise only
+    joined = interleave_directions(parts)
+    assert joined.k == 4 and joined.layer == "blocks.0.affine+blocks.2.affine"
+    np.testing.assert_array_equal(joined.components[[0, 2]], parts[0].components)
+    np.testing.assert_array_equal(joined.components[[1, 3]], parts[1].components)
+    np.testing.assert_array_equal(joined.stds[[1, 3]], parts[1].stds)
+    assert interleave_directions(parts[:1]).k == 2
+    with pytest.raises(CausalKitError, match="at least one"):
+        interleave_directions([])
+    with pytest.raises(CausalKitError, match="share z_dim"):
+        interleave_directions([parts[0], Directions(np.eye(2, 6), np.ones(2), np.ones(2))])

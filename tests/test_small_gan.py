@@ -12,6 +12,7 @@ from generators.small_gan import (
     SmallGANConfig,
     build_small_gan,
     calibrate_batchnorm,
+    chunk_sensitivity,
     load_small_gan,
     register,
     save_small_gan,
@@ -164,3 +165,48 @@ def test_training_resume_equals_uninterrupted(tmp_path):
     assert train_small_gan(x, y, longer, tmp_path / "b", progress=False)["iterations"] == 7
     with pytest.raises(DataError, match="uint8"):
         train_small_gan(x.float(), y, cfg, tmp_path / "c", progress=False)
+
+
+def test_chunk_sensitivity_sees_unused_chunks():
+    cfg = SmallGANConfig(z_dim=8, emb_dim=4, ngf=4, block_latent=True)
+    g = build_small_gan(cfg, seed=0)
+    calibrate_batchnorm(g.module, batches=2, batch_size=16)
+    moves = chunk_sensitivity(g, n=20, batch_size=7)
+    # Zero-initialised block affines: only the first chunk moves a fresh network.
+    assert moves[0] > 0.01 and moves[1:] == [0.0, 0.0, 0.0]
+    with torch.no_grad():
+        g.module.blocks[2].affine.weight[:, 4:].normal_()
+    moved = chunk_sensitivity(g, n=20, batch_size=7)
+    assert moved[3] > 0.01 and moved[1:3] == [0.0, 0.0]
+    assert moved == pytest.approx(chunk_sensitivity(g, n=20, batch_size=20))  # any batching
+    with pytest.raises(CausalKitError, match="no block_latent"):
+        chunk_sensitivity(build_small_gan(CFG, seed=0))
+
+
+def test_chunk_mode_seeking_makes_block_chunks_move_the_image(tmp_path):
+    x, y = _toy_data()
+    model = {"z_dim": 8, "emb_dim": 4, "ngf": 4, "block_latent": True}
+    with pytest.raises(CausalKitError, match="needs a block_latent model"):
+        TrainConfig(model={"z_dim": 8}, chunk_mode_seeking=0.1)
+    moves = {}
+    for w in (0.0, 1.0):
+        # A fast, EMA-free generator: 30 steps must be enough to move the block affines.
+        cfg = TrainConfig(model=model, ndf=4, iters=30, batch_size=8, lr_g=1e-2, ema=0.0,
+                          sample_every=100, calib_batches=2, chunk_mode_seeking=w)
+        train_small_gan(x, y, cfg, tmp_path / str(w), progress=False)
+        moves[w] = chunk_sensitivity(load_small_gan(tmp_path / str(w) / "generator"), n=40)
+    # Seeds 0 / 1 / 2 give 4.6x / 4.4x / 3.0x.
+    assert sum(moves[1.0][1:]) > 2 * sum(moves[0.0][1:])
+
+
+def test_states_from_before_a_new_option_still_resume(tmp_path):
+    x, y = _toy_data()
+    cfg = TrainConfig(model={"z_dim": 8, "emb_dim": 4, "ngf": 4}, ndf=4, iters=4,
+                      batch_size=8, sample_every=100, calib_batches=2)
+    train_small_gan(x, y, cfg, tmp_path, progress=False, stop_after=2)
+    st = torch.load(tmp_path / "state.pt", weights_only=True)
+    old = json.loads(st["config"])
+    del old["chunk_mode_seeking"]  # as written before the option existed
+    st["config"] = json.dumps(old)
+    torch.save(st, tmp_path / "state.pt")
+    assert train_small_gan(x, y, cfg, tmp_path, progress=False)["iterations"] == 4
