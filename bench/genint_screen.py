@@ -89,7 +89,8 @@ def pca_directions(generator, layer: str, *, k: int = 16, seed: int = 0):
 
 
 def plot_frontier(records: list[dict], path: str | Path) -> Path:
-    """Recognised against mutual information, one marker series per generator and layer.
+    """Recognised against mutual information: a colour per generator, a marker per kind
+    of directions (first-layer shortcut, one later layer, several layers joined).
 
     Independence is MI 0; the dashed line is the real training images' MI. Points up
     and to the left are better interventions.
@@ -98,21 +99,31 @@ def plot_frontier(records: list[dict], path: str | Path) -> Path:
 
     if not records:
         raise SystemExit("no interventional records to plot; screen some strategies first")
+
+    def kind(layer: str) -> str:
+        if "+" in layer:
+            return "layers joined"
+        return "first layer" if layer.startswith("gen_z") else "one later layer"
+
+    markers = {"first layer": "o", "one later layer": "s", "layers joined": "^"}
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    series: dict[str, list[dict]] = {}
+    fig, ax = plt.subplots(figsize=(8.0, 4.2))
+    generators = sorted({Path(r["generator"]).parent.name for r in records})
+    colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(generators)}
     for r in records:
-        name = f"{Path(r['generator']).parent.name} / {r['directions_layer']}"
-        series.setdefault(name, []).append(r)
-    for name, rs in sorted(series.items()):
-        ax.plot([r["mi_bits"] for r in rs], [r["recognised"] for r in rs], "o", label=name,
-                alpha=0.8)
-    ax.axvline(records[0]["reference_real"]["mi_bits"], ls="--", c="grey", lw=1,
-               label="real training images")
+        ax.plot(r["mi_bits"], r["recognised"], markers[kind(r["directions_layer"])],
+                color=colours[Path(r["generator"]).parent.name], alpha=0.75)
+    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=g)
+               for g, c in colours.items()]
+    handles += [plt.Line2D([], [], color="k", marker=m, ls="", label=k, fillstyle="none")
+                for k, m in markers.items()]
+    handles.append(ax.axvline(records[0]["reference_real"]["mi_bits"], ls="--", c="grey",
+                              lw=1, label="real training images"))
     ax.set_xlabel("mutual information of nuisance class and label (bits)")
     ax.set_ylabel("recognised by the shape reader")
-    ax.legend(fontsize=7)
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
+    fig.tight_layout()
     path = _save(fig, path)
     plt.close(fig)
     return path
