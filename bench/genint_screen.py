@@ -73,19 +73,16 @@ def tie(images: torch.Tensor, labels: torch.Tensor, variant: str) -> dict[str, f
             "mi_bits": round(float(mutual_info_score(y, z) / np.log(2)), 4)}
 
 
-def pca_directions(generator, layer: str, *, k: int = 16, seed: int = 0):
-    """The top ``k`` GANSpace directions of a small GAN (a folder or a loaded one) on
-    ``layer`` (20,000 samples, seeded; ``k`` at most the layer's width and the latent
-    size). Several layers joined by ``+`` (e.g. ``blocks.0.affine+blocks.1.affine``)
-    are fitted one by one and interleaved rank by rank (``interleave_directions``)."""
-    from generators.directions import fit_pca_directions, interleave_directions
+def pca_directions(generator, layer: str, *, seed: int = 0):
+    """GANSpace directions of a small GAN (a folder or a loaded one) on ``layer``,
+    several joined by ``+`` (16 per layer at most ``z_dim``, 20,000 samples, seeded;
+    see :func:`generators.directions.fit_layerwise_directions`)."""
+    from generators.directions import fit_layerwise_directions
     from generators.small_gan import load_small_gan
 
     gen = (load_small_gan(generator, device="cpu") if isinstance(generator, (str, Path))
            else generator)
-    parts = [fit_pca_directions(gen, k=min(k, gen.z_dim), layer=name, seed=seed,
-                                progress=False) for name in layer.split("+")]
-    return parts[0] if len(parts) == 1 else interleave_directions(parts)
+    return fit_layerwise_directions(gen, layer, seed=seed)
 
 
 def plot_frontier(records: list[dict], path: str | Path) -> Path:

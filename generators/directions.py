@@ -51,13 +51,15 @@ from generators.base import (
 )
 
 __all__ = ["Directions", "fit_pca_directions", "shortcut_directions", "subspace_overlap",
-           "interleave_directions",
-           "RANGE_FACTOR", "DEFAULT_LAYER"]
+           "interleave_directions", "fit_layerwise_directions",
+           "RANGE_FACTOR", "DEFAULT_LAYER", "LAYERWISE_K"]
 
 DEFAULT_LAYER = "generator.gen_z"
 #: ``r_j = RANGE_FACTOR * std_j``: offsets up to two standard deviations of the latent
 #: coordinate, i.e. about the whole support of the truncated-normal prior (``|z| <= 2``).
 RANGE_FACTOR = 2.0
+#: Directions fitted per layer by :func:`fit_layerwise_directions` (at least).
+LAYERWISE_K = 16
 
 
 @dataclass
@@ -247,6 +249,10 @@ def fit_pca_directions(gen: ConditionalGenerator, *, k: int | None = None,
         if z.shape[0] <= k:
             continue  # a short last batch cannot feed IncrementalPCA
         x = _activations(gen, layer, z, y, truncation)
+        if x.shape[1] < k:
+            raise CausalKitError(f"layer {layer!r} has {x.shape[1]} activations, fewer than "
+                                 f"the k={k} directions asked for; lower k or pick a wider "
+                                 "layer")
         ipca.partial_fit((x - x.mean(0)).numpy())
     comps = torch.from_numpy(ipca.components_)  # (k, D)
     mean = torch.from_numpy(ipca.mean_)
@@ -322,6 +328,38 @@ def interleave_directions(parts: Sequence[Directions]) -> Directions:
     return Directions(weave("components"), weave("stds"), weave("explained_variance"),
                       layer="+".join(d.layer for d in parts), method=parts[0].method,
                       fit_truncation=parts[0].fit_truncation, n_samples=parts[0].n_samples)
+
+
+def _width(gen: ConditionalGenerator, layer: str) -> int:
+    """Number of activations of ``layer`` per sample (one forward pass of class 0)."""
+    z = truncated_normal(2, gen.z_dim, 1.0, generator=torch.Generator().manual_seed(0))
+    return int(_activations(gen, layer, z, 0, 1.0).shape[1])
+
+
+def fit_layerwise_directions(gen: ConditionalGenerator, layers: str | Sequence[str], *,
+                             k: int | None = None, n_samples: int = 20_000, seed: int = 0,
+                             progress: bool = False) -> Directions:
+    """GANSpace directions of one layer or of several, interleaved rank by rank.
+
+    ``layers`` is a layer name, several joined by ``+``
+    (``"blocks.0.affine+blocks.1.affine"``) or a list of names. Each layer gets its own
+    :func:`fit_pca_directions` fit with the same seed; several are joined by
+    :func:`interleave_directions`. ``k`` is how many directions the result must hold
+    at least (a strategy's ``components``): each layer is fitted with
+    ``max(LAYERWISE_K, ceil(k / layers))`` of them, at most ``z_dim``, so a given layer
+    gets the same fit whatever strategy asks for it; a layer with fewer activations
+    gets one direction per activation.
+    """
+    names = layers.split("+") if isinstance(layers, str) else list(layers)
+    names = [n.strip() for n in names]
+    if not names or not all(names):
+        raise CausalKitError(f"no layer name in {layers!r}; pass e.g. 'blocks.0.affine' or "
+                             "'blocks.0.affine+blocks.1.affine'")
+    per_layer = min(gen.z_dim, max(LAYERWISE_K, -(-(k or 0) // len(names))))
+    parts = [fit_pca_directions(gen, k=min(per_layer, _width(gen, name)), layer=name,
+                                n_samples=n_samples, seed=seed, progress=progress)
+             for name in names]
+    return parts[0] if len(parts) == 1 else interleave_directions(parts)
 
 
 def subspace_overlap(a: Directions | np.ndarray, b: Directions | np.ndarray) -> float:

@@ -28,13 +28,21 @@ __all__ = ["generated_pool", "load_generated_folder", "feature_net", "transfer_s
 
 
 def generated_pool(generator, strategy: str, per_class: int, *, seed: int = 0,
-                   directions=None, batch_size: int = 256, device: str | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+                   directions=None, layer: str | None = None, batch_size: int = 256,
+                   device: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``per_class`` images per class from ``generator`` (a spec string or an instance).
 
+    An interventional strategy moves along ``directions``; without them, along GANSpace
+    directions fitted on ``layer`` (one name or several joined by ``+``, see
+    :func:`~generators.directions.fit_layerwise_directions`; seed 0, so they belong to
+    the generator, not to the run), or else along the first layer's exact shortcut.
     Returns uint8 images ``(n, 3, H, W)`` and int64 labels.
     """
-    from generators.directions import fit_pca_directions, shortcut_directions
+    from generators.directions import (
+        fit_layerwise_directions,
+        fit_pca_directions,
+        shortcut_directions,
+    )
     from generators.registry import load_generator
     from generators.strategies import InterventionSampler, Observational, parse_strategy
 
@@ -45,6 +53,8 @@ def generated_pool(generator, strategy: str, per_class: int, *, seed: int = 0,
             register()
         generator = load_generator(generator, device=device or "cpu")
     strat = parse_strategy(strategy)
+    if not isinstance(strat, Observational) and directions is None and layer is not None:
+        directions = fit_layerwise_directions(generator, layer, k=strat.components)
     if not isinstance(strat, Observational) and directions is None:
         directions = (shortcut_directions(generator) if hasattr(generator, "z_weight")
                       else fit_pca_directions(generator, k=min(generator.z_dim,

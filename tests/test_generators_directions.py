@@ -116,3 +116,11 @@ def test_interleave_joins_layer_wise_directions_rank_by_rank():
         interleave_directions([])
     with pytest.raises(CausalKitError, match="share z_dim"):
         interleave_directions([parts[0], Directions(np.eye(2, 6), np.ones(2), np.ones(2))])
+
+
+def test_a_layer_narrower_than_k_is_named():
+    from generators.small_gan import SmallGANConfig, build_small_gan
+
+    g = build_small_gan(SmallGANConfig(z_dim=8, emb_dim=4, ngf=4), seed=0)
+    with pytest.raises(CausalKitError, match="has 4 activations, fewer than the k=6"):
+        fit_pca_directions(g, k=6, layer="blocks.2.affine", n_samples=256, progress=False)

@@ -57,3 +57,46 @@ def test_user_errors_exit_2(tmp_path):
     assert res.exit_code == 2 and "unknown --method" in res.output
     res = _run(["evaluate", "--model", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "not a trained-model folder" in res.output
+
+
+@pytest.fixture(scope="module")
+def block_gan(tmp_path_factory):
+    g = build_small_gan(SmallGANConfig(z_dim=8, emb_dim=4, ngf=4, block_latent=True), seed=0)
+    for block in g.module.blocks:  # fresh block affines are zero: give the chunks a use
+        block.affine.weight.data.normal_(generator=__import__("torch").Generator()
+                                         .manual_seed(0))
+    d = tmp_path_factory.mktemp("gan") / "block"
+    save_small_gan(g, d)
+    return d
+
+
+def test_layer_directions_in_pools_train_and_generate(tmp_path, block_gan):
+    from generators.directions import fit_layerwise_directions
+    from generators.small_gan import load_small_gan
+    from robust_training.sources import generated_pool
+
+    gen, layer = load_small_gan(block_gan, device="cpu"), "blocks.0.affine+blocks.2.affine"
+    via_layer = generated_pool(gen, "t=1,k=4,s=2", 3, layer=layer)
+    dirs = fit_layerwise_directions(gen, layer, k=4)
+    assert dirs.layer == layer and dirs.k == 8  # 4 per layer: blocks.2.affine has only 4
+    assert (via_layer[0] == generated_pool(gen, "t=1,k=4,s=2", 3, directions=dirs)[0]).all()
+    assert not (via_layer[0] == generated_pool(gen, "t=1,k=4,s=2", 3)[0]).all()
+
+    res = _run(["train", "--method", "genint", "--out", str(tmp_path / "run"), "--source",
+                "embedded", "--n-train", "50", "--generator", f"small:{block_gan}",
+                "--layer", layer, "--strategy", "t=1,k=4,s=2", "--gen-per-class", "2",
+                "--steps", "2", "--batch-size", "8", "--gen-batch-size", "4", "--json"])
+    assert res.exit_code == 0, res.output
+
+    out = tmp_path / "gen"
+    args = ["generate", "-g", f"small:{block_gan}", "-s", "t=1,k=4,s=2", "-n", "1",
+            "--out", str(out), "--json"]
+    res = _run(args + ["--layer", layer])
+    assert res.exit_code == 0, res.output
+    from generators.directions import Directions
+
+    assert Directions.load(out / "directions.npz").layer == layer
+    res = _run(args + ["--layer", "blocks.1.affine"])
+    assert res.exit_code == 2 and "use a new --out" in res.output
+    res = _run(args + ["--layer", layer, "--directions", str(out / "directions.npz")])
+    assert res.exit_code == 2 and "not both" in res.output

@@ -30,6 +30,10 @@ def generate(
                                     help="Directions .npz; default: the exact shortcut "
                                          "for an affine first layer, else a GANSpace fit "
                                          "(saved as OUT/directions.npz)."),
+    layer: str = typer.Option(None, "--layer",
+                              help="Fit GANSpace directions on this layer, or on several "
+                                   "joined by '+' (interleaved), e.g. "
+                                   "blocks.0.affine+blocks.1.affine."),
     seed: int = typer.Option(0, "--seed", help="Run seed."),
     batch_size: int = typer.Option(64, "--batch-size", help="Images per forward pass."),
     shard_size: int = typer.Option(1000, "--shard-size", help="Images per resumable shard."),
@@ -40,7 +44,12 @@ def generate(
     """Write PNGs in ImageFolder layout, labels.csv and the latent offsets (sharded)."""
     from causalkit.errors import CausalKitError
     from generators.base import as_label_list
-    from generators.directions import Directions, fit_pca_directions, shortcut_directions
+    from generators.directions import (
+        Directions,
+        fit_layerwise_directions,
+        fit_pca_directions,
+        shortcut_directions,
+    )
     from generators.registry import load_generator
     from generators.strategies import InterventionSampler, Observational, parse_strategy
     from generators.writer import write_generated
@@ -58,12 +67,19 @@ def generate(
     dirs_source = None
     if not isinstance(strat, Observational):
         saved = out / "directions.npz"
+        if directions is not None and layer is not None:
+            raise CausalKitError("pass --directions or --layer, not both")
         if directions is not None:
             dirs, dirs_source = Directions.load(directions), str(directions)
         elif saved.exists():
             dirs, dirs_source = Directions.load(saved), str(saved)
+            if layer is not None and dirs.layer != layer:
+                raise CausalKitError(f"{saved} holds directions of {dirs.layer!r}, not "
+                                     f"--layer {layer!r}; use a new --out folder")
         else:
-            if hasattr(gen, "z_weight"):
+            if layer is not None:
+                dirs = fit_layerwise_directions(gen, layer, k=strat.components)
+            elif hasattr(gen, "z_weight"):
                 dirs = shortcut_directions(gen)
             else:
                 dirs = fit_pca_directions(gen, k=min(gen.z_dim, strat.components))

@@ -37,6 +37,9 @@ def train(
                                   help="Generator for the int/obs stream, e.g. small:DIR."),
     strategy: str = typer.Option("t=1,k=8,s=1", "--strategy",
                                  help="Interventional strategy (genint*, irm)."),
+    layer: str = typer.Option(None, "--layer",
+                              help="GANSpace directions of this layer, or of several joined "
+                                   "by '+' (default: the first layer's shortcut)."),
     obs_strategy: str = typer.Option("observational:t=0.2", "--obs-strategy",
                                      help="Observational sampling (gan-aug)."),
     gen_per_class: int = typer.Option(1000, "--gen-per-class",
@@ -89,7 +92,8 @@ def train(
         if generator is None:
             raise CausalKitError(f"--method {method} needs --generator (e.g. small:DIR) or "
                                  "--int-data DIR")
-        return generated_pool(generator, strat, gen_per_class, seed=seed, device=device)
+        return generated_pool(generator, strat, gen_per_class, seed=seed, device=device,
+                              layer=layer if strat == strategy else None)
 
     if needs_int:
         xi, yi = pool(strategy)
