@@ -8,7 +8,8 @@ The small GAN (:mod:`generators.small_gan`) is trained on
 the biased training data (``python -m generators.small_gan_train``).
 
 Streams. ``real``: ``--n-train`` biased training images. ``int``: GenInt samples, the
-strategy ``--strategy`` (default ``t=1,k=8,s=1``) on the GAN's SVD-shortcut directions.
+strategy ``--strategy`` (default ``t=1,k=8,s=1``) on the GAN's SVD-shortcut directions,
+or on GANSpace directions of ``--layer`` (several layers joined by ``+``).
 ``obs``: observational samples with the same truncation and no intervention (GAN
 augmentation). ``transfer``: ``T(I, X_int)`` by Gram matching of random features,
 labelled with the real image's label. All pools are generated once per ``--pool-seed``
@@ -20,8 +21,13 @@ skipped, so the benchmark can be spread over several sessions (or a lent GPU). T
 analogue trains on generated data only (``gen-only-int`` / ``gen-only-obs``) and tests
 on real data.
 
-    python bench/genint_mnist.py --generator runs/small_gan_dcm09/generator \\
-        --source mnist:../shared/data/mnist --seeds 0 1 2
+The run that reproduces the paper's pattern (docs: "Directions that keep the digit"),
+with a block-latent GAN trained with ``--chunk-mode-seeking``::
+
+    python bench/genint_mnist.py --variant colored-mnist \\
+        --generator runs/small_gan_col09_cms/generator --source mnist:../shared/data/mnist \\
+        --layer blocks.0.affine+blocks.1.affine+blocks.2.affine \\
+        --strategy t=0.5,k=24,n=15,s=3 --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -153,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pool-seed", type=int, default=0)
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--gen-batch-size", type=int, default=64)
     p.add_argument("--transfer-batch-size", type=int, default=32)
