@@ -6,6 +6,7 @@ import json
 import warnings
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from causalkit.cli import app
@@ -63,8 +64,7 @@ def test_user_errors_exit_2(tmp_path):
 def block_gan(tmp_path_factory):
     g = build_small_gan(SmallGANConfig(z_dim=8, emb_dim=4, ngf=4, block_latent=True), seed=0)
     for block in g.module.blocks:  # fresh block affines are zero: give the chunks a use
-        block.affine.weight.data.normal_(generator=__import__("torch").Generator()
-                                         .manual_seed(0))
+        block.affine.weight.data.normal_(generator=torch.Generator().manual_seed(0))
     d = tmp_path_factory.mktemp("gan") / "block"
     save_small_gan(g, d)
     return d
