@@ -53,7 +53,6 @@ METHODS = ("erm", "gan-aug", "genint", "genint-transfer", "gen-only-int", "gen-o
 
 def _pools(a, train) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Generated (int, obs) and transferred pools, cached in ``a.work``."""
-    from bench.genint_screen import pca_directions
     from generators.small_gan import load_small_gan
     from robust_training.sources import generated_pool, transfer_stream
 
@@ -66,10 +65,8 @@ def _pools(a, train) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         st = torch.load(path, weights_only=True)
         return {k: (st[f"{k}_x"], st[f"{k}_y"]) for k in ("int", "obs", "transfer")}
     t0 = time.perf_counter()
-    gen = load_small_gan(a.generator, device="cpu")  # once for both pools and the PCA
-    directions = pca_directions(gen, a.layer) if a.layer else None
-    xi, yi = generated_pool(gen, a.strategy, a.per_class, seed=a.pool_seed,
-                            directions=directions)
+    gen = load_small_gan(a.generator, device="cpu")  # once for both pools
+    xi, yi = generated_pool(gen, a.strategy, a.per_class, seed=a.pool_seed, layer=a.layer)
     xo, yo = generated_pool(gen, a.obs_strategy, a.per_class, seed=a.pool_seed)
     xt, yt = transfer_stream(train.images, train.labels, xi, a.transfer_n,
                              seed=a.pool_seed, steps=a.transfer_steps, progress=True)

@@ -73,18 +73,6 @@ def tie(images: torch.Tensor, labels: torch.Tensor, variant: str) -> dict[str, f
             "mi_bits": round(float(mutual_info_score(y, z) / np.log(2)), 4)}
 
 
-def pca_directions(generator, layer: str, *, seed: int = 0):
-    """GANSpace directions of a small GAN (a folder or a loaded one) on ``layer``,
-    several joined by ``+`` (16 per layer at most ``z_dim``, 20,000 samples, seeded;
-    see :func:`generators.directions.fit_layerwise_directions`)."""
-    from generators.directions import fit_layerwise_directions
-    from generators.small_gan import load_small_gan
-
-    gen = (load_small_gan(generator, device="cpu") if isinstance(generator, (str, Path))
-           else generator)
-    return fit_layerwise_directions(gen, layer, seed=seed)
-
-
 def plot_frontier(records: list[dict], path: str | Path) -> Path:
     """Recognised against mutual information: a colour per generator, a marker per kind
     of directions (first-layer shortcut, one later layer, several layers joined).
@@ -163,7 +151,9 @@ def screen(a: argparse.Namespace, digest: str) -> list[dict]:
     """Score every strategy of ``a.strategies``; append and return their records."""
     from bench.small_gan_eval import classify, strip_png, train_oracle
     from causalkit.datasets import build_split
+    from generators.directions import fit_layerwise_directions
     from generators.small_gan import chunk_sensitivity, load_small_gan
+    from generators.strategies import Observational, parse_strategy
     from robust_training.sources import generated_pool
     from robust_training.streams import to_float
 
@@ -178,7 +168,10 @@ def screen(a: argparse.Namespace, digest: str) -> list[dict]:
     print(f"{real['strategy']:32s} {real['aligned']:7.3f}  {real['mi_bits']:7.3f}  "
           f"{real['recognised']:10.3f}")
     gen = load_small_gan(a.generator, device="cpu")  # loaded once for every pool
-    directions = pca_directions(gen, a.layer) if a.layer else None
+    # One fit for every strategy, as many directions as the largest asks for.
+    k = max([parse_strategy(t).components for t in a.strategies
+             if not isinstance(parse_strategy(t), Observational)], default=1)
+    directions = fit_layerwise_directions(gen, a.layer, k=k) if a.layer else None
     # Whether each chunk of z moves the image at all: a direction in an ignored chunk
     # cannot intervene on anything.
     chunks = ([round(v, 4) for v in chunk_sensitivity(gen)] if gen.config.block_latent

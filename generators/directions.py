@@ -51,7 +51,7 @@ from generators.base import (
 )
 
 __all__ = ["Directions", "fit_pca_directions", "shortcut_directions", "subspace_overlap",
-           "interleave_directions", "fit_layerwise_directions",
+           "interleave_directions", "fit_layerwise_directions", "default_directions",
            "RANGE_FACTOR", "DEFAULT_LAYER", "LAYERWISE_K"]
 
 DEFAULT_LAYER = "generator.gen_z"
@@ -360,6 +360,21 @@ def fit_layerwise_directions(gen: ConditionalGenerator, layers: str | Sequence[s
                                 n_samples=n_samples, seed=seed, progress=progress)
              for name in names]
     return parts[0] if len(parts) == 1 else interleave_directions(parts)
+
+
+def default_directions(gen: ConditionalGenerator, *, k: int,
+                       layer: str | None = None) -> Directions:
+    """The directions a strategy with ``k`` components moves along unless given others.
+
+    GANSpace directions of ``layer`` (:func:`fit_layerwise_directions`, several layers
+    joined by ``+``) when it is named; else the exact shortcut of an affine first layer
+    (a generator with ``z_weight``); else a PCA fit of the default layer.
+    """
+    if layer is not None:
+        return fit_layerwise_directions(gen, layer, k=k)
+    if hasattr(gen, "z_weight"):
+        return shortcut_directions(gen)
+    return fit_pca_directions(gen, k=min(gen.z_dim, k))
 
 
 def subspace_overlap(a: Directions | np.ndarray, b: Directions | np.ndarray) -> float:

@@ -38,11 +38,7 @@ def generated_pool(generator, strategy: str, per_class: int, *, seed: int = 0,
     the generator, not to the run), or else along the first layer's exact shortcut.
     Returns uint8 images ``(n, 3, H, W)`` and int64 labels.
     """
-    from generators.directions import (
-        fit_layerwise_directions,
-        fit_pca_directions,
-        shortcut_directions,
-    )
+    from generators.directions import default_directions
     from generators.registry import load_generator
     from generators.strategies import InterventionSampler, Observational, parse_strategy
 
@@ -53,12 +49,8 @@ def generated_pool(generator, strategy: str, per_class: int, *, seed: int = 0,
             register()
         generator = load_generator(generator, device=device or "cpu")
     strat = parse_strategy(strategy)
-    if not isinstance(strat, Observational) and directions is None and layer is not None:
-        directions = fit_layerwise_directions(generator, layer, k=strat.components)
     if not isinstance(strat, Observational) and directions is None:
-        directions = (shortcut_directions(generator) if hasattr(generator, "z_weight")
-                      else fit_pca_directions(generator, k=min(generator.z_dim,
-                                                               strat.components)))
+        directions = default_directions(generator, k=strat.components, layer=layer)
     sampler = InterventionSampler(generator, strat, directions)
     labels = torch.arange(generator.num_classes).repeat_interleave(per_class)
     perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))

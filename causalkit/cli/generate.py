@@ -44,12 +44,7 @@ def generate(
     """Write PNGs in ImageFolder layout, labels.csv and the latent offsets (sharded)."""
     from causalkit.errors import CausalKitError
     from generators.base import as_label_list
-    from generators.directions import (
-        Directions,
-        fit_layerwise_directions,
-        fit_pca_directions,
-        shortcut_directions,
-    )
+    from generators.directions import Directions, default_directions
     from generators.registry import load_generator
     from generators.strategies import InterventionSampler, Observational, parse_strategy
     from generators.writer import write_generated
@@ -77,12 +72,7 @@ def generate(
                 raise CausalKitError(f"{saved} holds directions of {dirs.layer!r}, not "
                                      f"--layer {layer!r}; use a new --out folder")
         else:
-            if layer is not None:
-                dirs = fit_layerwise_directions(gen, layer, k=strat.components)
-            elif hasattr(gen, "z_weight"):
-                dirs = shortcut_directions(gen)
-            else:
-                dirs = fit_pca_directions(gen, k=min(gen.z_dim, strat.components))
+            dirs = default_directions(gen, k=strat.components, layer=layer)
             dirs.save(saved)
             dirs_source = f"{saved} ({dirs.method})"
     sampler = InterventionSampler(gen, strat, dirs)
