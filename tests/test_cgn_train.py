@@ -153,6 +153,18 @@ def test_texture_energy_reconstruction_enters_the_losses(tmp_path):
     assert "recon_features" not in log[0] and log[1]["recon_features"] > 0
 
 
+def test_texture_matching_rebuilds_the_image_better_than_a_random_draw(tmp_path):
+    # in the background warm-up the reconstruction is the background alone, and the
+    # matched draw is the best of 4 x 1024 (draw, shift) pairs for that very error
+    x, y = _toy_data()
+    kw = dict(recipe="fast", bg_warmup=2, iterations=1)
+    _, plain = train_cgn(x, y, _cfg(**kw), tmp_path / "a", progress=False)
+    _, matched = train_cgn(x, y, _cfg(recon_match=4, **kw), tmp_path / "b", progress=False)
+    assert matched[0]["recon"] < plain[0]["recon"]
+    with pytest.raises(CausalKitError, match="recon_match"):
+        _cfg(recon_match=-1)
+
+
 def test_shape_init_starts_from_another_cgns_shape_mechanism(tmp_path):
     x, y = _toy_data()
     donor, _ = train_cgn(x, y, _cfg(iterations=2, seed=5), tmp_path / "donor", progress=False)

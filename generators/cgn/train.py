@@ -38,6 +38,7 @@ from causalkit.weights import compare_state_dict
 from generators.cgn.discriminator import make_discriminator
 from generators.cgn.encoder import MnistCGNEncoder, kl_standard_normal
 from generators.cgn.images import save_grid, to_float
+from generators.cgn.matching import best_shift
 from generators.cgn.losses import (
     RandomTextureLoss,
     binary_entropy_loss,
@@ -68,7 +69,10 @@ class CGNTrainConfig:
     texture's phase pixel by pixel). ``recon_features`` > 0 adds a phase-free
     reconstruction term: the locally pooled responses of the texture loss's random
     filters, so a composite must put the right *kind* of texture (stripes, veins) in
-    each place, not only the right colour. ``shape_init`` names a CGN
+    each place, not only the right colour. ``recon_match`` = K > 0 infers the texture
+    mechanisms' discrete noise in the reconstruction: of K prior draws and every cyclic
+    shift, the one that best explains the image (:mod:`generators.cgn.matching`), so a
+    stripe is compared with the observed stripe at its best alignment. ``shape_init`` names a CGN
     ``generator.pt`` (same width) whose shape mechanism and label embedding this run
     starts from, e.g. a CGN trained on another variant of the same digits: the masks
     then begin as digits, and the reconstruction only has to place them. ``iterations``
@@ -99,6 +103,7 @@ class CGNTrainConfig:
     lambda_recon: float = 0.0  # 0 = the paper's purely adversarial training
     recon_pool: int = 1  # reconstruct avg-pooled images (k x k): shape, not texture detail
     recon_features: float = 0.0  # weight of the local texture-energy reconstruction term
+    recon_match: int = 0  # > 0: abduct the textures' draw (of this many) and shift
     shape_init: str = ""  # a CGN generator.pt whose shape mechanism starts this run
     shape_lr_mult: float = 1.0  # lr factor of f_shape (0 = frozen; label_emb still trains)
     beta_kl: float = 0.1
@@ -113,7 +118,7 @@ class CGNTrainConfig:
                      "checkpoint_every", "recon_pool"):
             if getattr(self, name) < 1:
                 raise CausalKitError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("recon_features", "shape_lr_mult"):
+        for name in ("recon_features", "shape_lr_mult", "recon_match"):
             if not getattr(self, name) >= 0:
                 raise CausalKitError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -229,7 +234,10 @@ def _recon_losses(cgn: MnistCGN, enc: MnistCGNEncoder, texture: RandomTextureLos
     mu, logvar = enc(x, y)
     u = list(enc.sample(mu, logvar, gen).unbind(1))
     u += [cgn.sample_noise(len(x), gen) for _ in range(3 - len(u))]  # prior for the rest
-    out = cgn(y, u=tuple(u), generator=gen)
+    if config.recon_match:
+        out = _matched_output(cgn, x, y, u[0], config.recon_match, gen, warmup)
+    else:
+        out = cgn(y, u=tuple(u), generator=gen)
     pixels = x[0].numel()
 
     def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -252,6 +260,24 @@ def _recon_losses(cgn: MnistCGN, enc: MnistCGNEncoder, texture: RandomTextureLos
                                     * F.mse_loss(_texture_energy(texture, out.image),
                                                  _texture_energy(texture, x)))
     return losses
+
+
+def _matched_output(cgn: MnistCGN, x: torch.Tensor, y: torch.Tensor, u_shape: torch.Tensor,
+                    k: int, gen: torch.Generator, warmup: bool) -> CGNOutput:
+    # abduct the textures' discrete noise: of k prior draws per mechanism and all cyclic
+    # shifts, the one that best explains the image where that mechanism shows
+    # (generators.cgn.matching); then recompute only that draw with gradients
+    mask = cgn.shape(y, u_shape)
+    n, rows = len(x), torch.arange(len(x), device=x.device)
+    weight = torch.zeros_like(mask) if warmup else mask.detach()
+    picked = []
+    for net, w in ((cgn.texture, weight), (cgn.background, 1 - weight)):
+        noise = cgn.sample_noise(n * k, gen)
+        with torch.no_grad():
+            cand = net(y.repeat_interleave(k), noise).view(n, k, *x.shape[1:])
+        index, offsets = best_shift(x, cand, w)
+        picked.append(net(y, noise.view(n, k, -1)[rows, index.to(x.device)], offsets))
+    return CGNOutput(mask, *picked)
 
 
 def _init_shape(cgn: MnistCGN, path: str, ngf: int) -> None:

@@ -1,0 +1,78 @@
+"""Abducting a texture's phase: the cyclic shift that best explains an image region.
+
+The CGN's texture mechanisms are shifted at random ("patch shuffling"), and that shift
+is exogenous noise like ``u``. When the CGN rebuilds a real image, a random shift can
+not line a generated stripe or vein up with the observed one, so a pixel-wise error is
+smallest for a flat texture of the mean colour (the textures turn pale) and for a
+mask that follows whatever dark texture pixels the background has. Inferring the
+shift -- and, from ``K`` prior draws of the texture, the draw -- removes that: the
+reconstruction then compares a texture with the observed one at its best alignment.
+
+For a weight map ``w`` (the mask, or one minus it), a target ``t`` and a texture ``c``,
+the weighted error of every cyclic shift ``d`` at once is
+
+    E(d) = sum_i w_i |t_i - c_{i+d}|^2
+         = sum_i w_i |t_i|^2 - 2 corr(w t, c)(d) + corr(w, |c|^2)(d),
+
+with ``corr(a, b)(d) = sum_i a_i b_{i+d}`` computed by FFT in ``O(HW log HW)``. The
+search is not differentiated (it picks discrete noise, like abduction by search); the
+caller recomputes the chosen draw with gradients.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["shift_errors", "best_shift"]
+
+
+def _corr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # circular cross-correlation over the last two dims: out[d] = sum_i a[i] b[i + d]
+    h, w = a.shape[-2:]
+    spec = torch.conj(torch.fft.rfft2(a)) * torch.fft.rfft2(b)
+    return torch.fft.irfft2(spec, s=(h, w))
+
+
+def shift_errors(target: torch.Tensor, texture: torch.Tensor,
+                 weight: torch.Tensor) -> torch.Tensor:
+    """Weighted squared error of every cyclic shift of ``texture`` against ``target``.
+
+    Parameters
+    ----------
+    target : tensor (N, C, H, W)
+        The observed images.
+    texture : tensor (N, K, C, H, W)
+        ``K`` candidate textures per image, unshifted.
+    weight : tensor (N, 1, H, W)
+        Where the texture has to explain the target (e.g. the mask).
+
+    Returns
+    -------
+    tensor (N, K, H, W)
+        ``out[n, k, dy, dx]`` is the error of
+        ``generators.cgn.model.random_shift(texture[n, k], (dy, dx))``.
+    """
+    if texture.ndim != 5 or texture.shape[0] != target.shape[0] or \
+            texture.shape[2:] != target.shape[1:]:
+        raise ValueError(f"texture must be (N, K, C, H, W) with target (N, C, H, W); got "
+                         f"{tuple(texture.shape)} and {tuple(target.shape)}")
+    t, w, c = target.double(), weight.double(), texture.double()
+    const = (w * t.pow(2)).sum((1, 2, 3))[:, None, None, None]
+    cross = _corr((w * t)[:, None], c).sum(2)  # (N, K, H, W)
+    quad = _corr(w[:, None], c.pow(2).sum(2, keepdim=True)).squeeze(2)
+    return (const - 2 * cross + quad).float()
+
+
+@torch.no_grad()
+def best_shift(target: torch.Tensor, texture: torch.Tensor,
+               weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The candidate and shift with the smallest :func:`shift_errors`, per image.
+
+    Returns ``(index, offsets)``: a LongTensor (N,) into ``K`` and a LongTensor (N, 2)
+    of ``(dy, dx)`` for :func:`generators.cgn.model.random_shift`.
+    """
+    err = shift_errors(target, texture, weight)
+    n, _, h, w = err.shape
+    flat = err.flatten(1).argmin(1)
+    index, pos = flat // (h * w), flat % (h * w)
+    return index, torch.stack([pos // w, pos % w], dim=1)
