@@ -63,7 +63,6 @@ def main() -> None:
     from causalkit.datasets import build_split
     from generators.cgn.counterfactuals import CounterfactualSet
     from robust_training.cgn_mnist import DATASET_NAMES
-    from robust_training.objectives import get_objective
     from robust_training.trainer import TrainData, accuracy, predict, train_classifier
 
     torch.set_num_threads(args.threads)
@@ -80,7 +79,7 @@ def main() -> None:
     if args.aux_weight is None and args.objective == "cgn-heads":
         args.aux_weight = cfg.get("cgn_aux_weight", 1.0)  # what the pipeline trained with
     hparams = {} if args.aux_weight is None else {"aux_weight": args.aux_weight}
-    model, _ = train_classifier(get_objective(args.objective, **hparams), data,
+    model, _ = train_classifier(args.objective, data, hparams=hparams,
                                 steps=args.steps, model=args.model,
                                 batch_size=args.batch_size, lr=args.lr,
                                 schedule=args.schedule, shift=args.shift, seed=seed,

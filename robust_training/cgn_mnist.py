@@ -311,11 +311,13 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
             objective, hparams = "cgn-heads", {"aux_weight": config.cgn_aux_weight}
             gen = TrainData.generated(cf.images, cf.shape, cf.texture, cf.background)
             data = TrainData.concat(real, gen) if method == "original+cgn" else gen
-        model, _ = train_classifier(get_objective(objective, **hparams), data,
+        # each classifier checkpoints in its own folder, so a killed run resumes there
+        model, _ = train_classifier(objective, data, hparams=hparams,
                                     epochs=config.epochs, steps=config.steps,
                                     batch_size=config.batch_size, lr=config.lr,
                                     schedule=config.schedule, shift=config.shift,
                                     model=config.model, seed=seed,
+                                    out=out / "classifiers" / method,
                                     device=device, progress=progress)
         row = {"objective": objective, **({"hparams": hparams} if hparams else {}),
                "n_train": len(data),

@@ -16,6 +16,10 @@ those of :mod:`robust_training.objectives_genint`) on a
   sees the batches the uninterrupted one would have seen.
 * **Logs.** ``log.jsonl`` gets one JSON line every ``log_every`` steps; a tqdm bar shows
   progress on rank 0.
+* **Data.** Anything with ``batch(step, *, rank, world, device)`` returning the flat
+  batch of :mod:`robust_training.objectives` as a pure function of ``step``: a
+  :class:`~robust_training.streams.MultiStream` (GenInt's sources) or a
+  :class:`~robust_training.trainer.ShuffledData` (one pooled set, the CGN pipeline).
 * **Output.** ``model.pt`` (state dict) and ``model.json`` (how to rebuild it), loadable
   with :func:`load_model`.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,7 +47,20 @@ from robust_training.objectives import Objective, get_objective
 from robust_training.streams import MultiStream, to_float
 
 __all__ = ["FitConfig", "fit", "load_model", "save_model", "evaluate",
-           "init_distributed", "dist_info"]
+           "init_distributed", "dist_info", "SCHEDULES", "scheduled_lr"]
+
+#: Learning-rate schedules of :class:`FitConfig`.
+SCHEDULES = ("constant", "cosine")
+
+
+def scheduled_lr(lr: float, step: int, steps: int, schedule: str = "constant") -> float:
+    """The learning rate at ``step`` of ``steps``: ``lr`` throughout (``"constant"``), or
+    half a cosine wave from ``lr`` at step 0 towards 0 at the end (``"cosine"``)."""
+    if schedule == "cosine":
+        return lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+    if schedule != "constant":
+        raise CausalKitError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)}")
+    return lr
 
 
 @dataclass
@@ -58,6 +76,8 @@ class FitConfig:
         Optimisation steps.
     lr, weight_decay
         Adam settings.
+    schedule
+        ``"constant"`` learning rate, or ``"cosine"`` decay towards 0 over the run.
     seed
         Seeds the model's initialisation (the streams carry their own seed).
     model
@@ -76,6 +96,7 @@ class FitConfig:
     steps: int = 1000
     lr: float = 1e-3
     weight_decay: float = 0.0
+    schedule: str = "constant"
     seed: int = 0
     model: str = "cnn"
     width: int = 64
@@ -91,6 +112,14 @@ class FitConfig:
                 raise CausalKitError(f"FitConfig.{f} must be a positive int, got {v!r}")
         if not self.lr > 0:
             raise CausalKitError(f"FitConfig.lr must be positive, got {self.lr}")
+        if self.schedule not in SCHEDULES:
+            raise CausalKitError(f"unknown schedule {self.schedule!r}; choose one of "
+                                 f"{list(SCHEDULES)}")
+
+
+def _same_config(saved_json: str, config: FitConfig) -> bool:
+    # a field added after the checkpoint was written counts as its default
+    return {**asdict(FitConfig()), **json.loads(saved_json)} == asdict(config)
 
 
 # -- distributed --------------------------------------------------------------------------
@@ -171,7 +200,7 @@ def evaluate(model: nn.Module, images, labels, *, head: str | None = "default",
 
 
 # -- the loop -----------------------------------------------------------------------------
-def fit(streams: MultiStream, config: FitConfig, out: str | os.PathLike | None = None, *,
+def fit(streams: MultiStream | Any, config: FitConfig, out: str | os.PathLike | None = None, *,
         device: torch.device | str | None = None, progress: bool = True,
         model: nn.Module | None = None, stop_after: int | None = None
         ) -> tuple[nn.Module, dict[str, Any]]:
@@ -180,7 +209,8 @@ def fit(streams: MultiStream, config: FitConfig, out: str | os.PathLike | None =
     Parameters
     ----------
     streams
-        The data; every step sees one batch of each stream.
+        The data: a :class:`~robust_training.streams.MultiStream` (every step sees one
+        batch of each stream) or any object with the same ``batch`` method.
     config
         Run settings.
     out
@@ -220,7 +250,7 @@ def fit(streams: MultiStream, config: FitConfig, out: str | os.PathLike | None =
     cfg_json = json.dumps(asdict(config), sort_keys=True)
     if ckpt is not None and ckpt.is_file():
         st = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if st["config"] != cfg_json:
+        if not _same_config(st["config"], config):
             raise CausalKitError(f"{ckpt} was written by a run with other settings; use a new "
                                  "--out folder or the same settings to resume")
         model.load_state_dict(st["model"])
@@ -257,6 +287,8 @@ def fit(streams: MultiStream, config: FitConfig, out: str | os.PathLike | None =
             if obj.resets_optimizer(step):
                 opt = torch.optim.Adam(model.parameters(), lr=config.lr,
                                        weight_decay=config.weight_decay)
+            for group in opt.param_groups:
+                group["lr"] = scheduled_lr(config.lr, step, config.steps, config.schedule)
             with autocast:
                 loss, logs = obj.loss(net, batch, step)
             opt.zero_grad(set_to_none=True)

@@ -1,29 +1,29 @@
-"""A small, seeded trainer for the MNIST-variant classifiers.
+"""Pooled training data and the classifier entry point of the CGN pipeline.
 
 :class:`TrainData` gathers the sources of one run (real images, CGN samples,
 counterfactuals, IRM environments) as uint8 images with three labels each, a
-real/generated flag and an environment index; :func:`train_classifier` optimises any
-registered objective on it; :func:`accuracy` scores a model on uint8 images.
+real/generated flag and an environment index; :class:`ShuffledData` serves it in
+seeded epochs; :func:`train_classifier` optimises any registered objective on it with
+:func:`robust_training.engine.fit`, the one training loop of the project;
+:func:`accuracy` scores a model on uint8 images.
 """
 
 from __future__ import annotations
 
-import math
+import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from causalkit.errors import CausalKitError
-from robust_training.models import MultiHeadCNN, build_model
-from robust_training.objectives import Objective, get_objective
+from robust_training.engine import SCHEDULES
+from robust_training.streams import STREAM_IDS, to_float
 
-__all__ = ["TrainData", "train_classifier", "accuracy", "predict", "SCHEDULES", "scheduled_lr",
+__all__ = ["TrainData", "ShuffledData", "train_classifier", "accuracy", "predict",
            "random_translate", "check_options"]
-
-
-def _to_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div(127.5).sub(1.0)
 
 
 @dataclass
@@ -70,19 +70,6 @@ class TrainData:
                            for f in ("images", "labels", "real", "env")))
 
 
-#: Learning-rate schedules of :func:`train_classifier`.
-SCHEDULES = ("constant", "cosine")
-
-
-def scheduled_lr(lr: float, step: int, steps: int, schedule: str = "constant") -> float:
-    """The learning rate at ``step`` of ``steps``: ``lr`` throughout (``"constant"``), or
-    half a cosine wave from ``lr`` at step 0 towards 0 at the end (``"cosine"``)."""
-    if schedule == "cosine":
-        return lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-    check_options(schedule, 0)  # anything but "constant" is an error
-    return lr
-
-
 def check_options(schedule: str, shift: int) -> None:
     """Raise :class:`CausalKitError` for an unknown ``schedule`` or a negative ``shift``."""
     if schedule not in SCHEDULES:
@@ -103,18 +90,77 @@ def random_translate(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> t
                         for i, (a, b) in enumerate(zip(dy, dx, strict=True))])
 
 
-def train_classifier(objective: str | Objective, data: TrainData, *, epochs: float = 3,
+class ShuffledData:
+    """A :class:`TrainData` as a batch source for :func:`robust_training.engine.fit`.
+
+    Each epoch is a fresh permutation (the last partial batch is dropped), drawn from one
+    generator seeded with ``seed``; the random translations come from a second one
+    (``seed + 1``), so the batch order does not depend on ``shift``. Both streams are
+    replayed on demand, which makes :meth:`batch` a pure function of ``step``: a resumed
+    run sees the batches of an uninterrupted one, and DDP ranks slice the same global
+    batch.
+    """
+
+    def __init__(self, data: TrainData, batch_size: int, seed: int = 0, shift: int = 0) -> None:
+        check_options("constant", shift)
+        self.data, self.batch_size, self.seed, self.shift = data, batch_size, seed, shift
+        self.per_epoch = max(1, len(data) // batch_size)
+        self._perm_gen, self._epoch, self._perm = None, -1, None
+        self._aug_gen, self._aug_step = None, 0
+
+    def steps_per_epoch(self) -> int:
+        """Steps per pass over the data."""
+        return self.per_epoch
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if self._perm_gen is None or epoch < self._epoch:
+            self._perm_gen = torch.Generator().manual_seed(self.seed)
+            self._epoch = -1
+        while self._epoch < epoch:
+            self._perm = torch.randperm(len(self.data), generator=self._perm_gen)
+            self._epoch += 1
+        return self._perm
+
+    def _translate(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        if self.shift <= 0:
+            return x
+        if self._aug_gen is None or step < self._aug_step:
+            self._aug_gen, self._aug_step = torch.Generator().manual_seed(self.seed + 1), 0
+        while self._aug_step < step:  # the draws of the steps skipped (a resume)
+            torch.randint(0, 2 * self.shift + 1, (2, len(x)), generator=self._aug_gen)
+            self._aug_step += 1
+        self._aug_step += 1
+        return random_translate(x, self.shift, self._aug_gen)
+
+    def batch(self, step: int, *, rank: int = 0, world: int = 1,
+              device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        """The (rank's slice of the) batch of ``step``: keys x, y, real, env, stream."""
+        epoch, pos = divmod(step, self.per_epoch)
+        idx = self._permutation(epoch)[pos * self.batch_size:(pos + 1) * self.batch_size]
+        d = self.data
+        x = self._translate(to_float(d.images[idx]), step)
+        real = d.real[idx]
+        batch = {"x": x, "y": d.labels[idx], "real": real, "env": d.env[idx],
+                 "stream": torch.where(real, STREAM_IDS["real"], STREAM_IDS["cf"]).long()}
+        return {k: v[rank::world].to(device) for k, v in batch.items()}
+
+
+def train_classifier(objective: str, data: TrainData, *, epochs: float = 3,
                      steps: int | None = None, batch_size: int = 128, lr: float = 2e-3,
                      schedule: str = "constant", shift: int = 0, model: str = "cnn",
-                     seed: int = 0,
+                     seed: int = 0, hparams: dict[str, Any] | None = None,
+                     out: str | os.PathLike | None = None,
                      device: str | torch.device | None = None, progress: bool = True,
-                     ) -> tuple[MultiHeadCNN, list[dict]]:
+                     ) -> tuple[nn.Module, dict[str, Any]]:
     """Train a fresh model with ``objective`` on ``data`` (Adam, seeded batches).
+
+    The loop is :func:`robust_training.engine.fit` on a :class:`ShuffledData`, so a run
+    with ``out`` checkpoints and resumes, and runs under torchrun and on CUDA with AMP.
 
     Parameters
     ----------
-    objective : str or Objective
-        A name in :data:`robust_training.objectives.OBJECTIVES` or an instance.
+    objective : str
+        A name in :data:`robust_training.objectives.OBJECTIVES`.
     data : TrainData
         The training set.
     epochs : float
@@ -131,6 +177,10 @@ def train_classifier(objective: str | Objective, data: TrainData, *, epochs: flo
     model : str
         ``"cnn"`` (the paper's), ``"cnn-bn"`` or a ResNet name
         (:func:`robust_training.models.build_model`).
+    hparams : dict, optional
+        The objective's hyper-parameters (e.g. ``{"aux_weight": 0.1}``).
+    out : path, optional
+        Run folder (checkpoint, log, model); ``None`` keeps everything in memory.
     device : optional
         Defaults to CUDA when available.
     progress : bool
@@ -138,51 +188,28 @@ def train_classifier(objective: str | Objective, data: TrainData, *, epochs: flo
 
     Returns
     -------
-    (MultiHeadCNN, list of dict)
-        The model (eval mode) and a log record per 50 steps.
+    (nn.Module, dict)
+        The model (eval mode) and :func:`~robust_training.engine.fit`'s summary.
     """
-    from tqdm import tqdm
+    from robust_training.engine import FitConfig, fit
 
+    if not isinstance(objective, str):
+        raise CausalKitError(f"objective must be a registered name, got {objective!r}; "
+                             "pass its settings as hparams=")
     check_options(schedule, shift)
-    obj = get_objective(objective) if isinstance(objective, str) else objective
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = build_model(model, obj.heads, seed=seed).to(device)
-    model.predict_head = obj.predict_head  # type: ignore[attr-defined]
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     n = len(data)
     if steps is None:
         steps = max(1, int(round(epochs * n / batch_size)))
     elif steps < 1:
         raise CausalKitError(f"steps must be >= 1, got {steps}")
-    per_epoch = max(1, n // batch_size)
-    gen = torch.Generator().manual_seed(seed)
-    aug = torch.Generator().manual_seed(seed + 1)  # own stream: batch order ignores shift
-    history: list[dict] = []
-    model.train()
-    perm = torch.randperm(n, generator=gen)
-    for step in tqdm(range(steps), desc=f"train {obj.name}", disable=not progress):
-        pos = step % per_epoch
-        if pos == 0 and step:
-            perm = torch.randperm(n, generator=gen)
-        idx = perm[pos * batch_size:(pos + 1) * batch_size]
-        x = random_translate(_to_float(data.images[idx]), shift, aug)
-        batch = {"x": x.to(device), "y": data.labels[idx].to(device),
-                 "real": data.real[idx].to(device), "env": data.env[idx].to(device)}
-        if obj.resets_optimizer(step):
-            opt = torch.optim.Adam(model.parameters(), lr=lr)
-        for group in opt.param_groups:
-            group["lr"] = scheduled_lr(lr, step, steps, schedule)
-        loss, logs = obj.loss(model, batch, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 50 == 0 or step == steps - 1:
-            history.append({"step": step, "loss": loss.item(), **logs})
-    return model.eval(), history
+    config = FitConfig(objective=objective, steps=steps, lr=lr, schedule=schedule, seed=seed,
+                       model=model, hparams=dict(hparams or {}))
+    return fit(ShuffledData(data, batch_size, seed=seed, shift=shift), config, out,
+               device=device, progress=progress)
 
 
 @torch.no_grad()
-def predict(model: MultiHeadCNN, images, head: str | None = "default",
+def predict(model: nn.Module, images, head: str | None = "default",
             batch: int = 1000) -> np.ndarray:
     """Predicted classes for uint8 images; ``head="default"`` uses the objective's head,
     ``None`` the mean of all heads' logits."""
@@ -191,12 +218,12 @@ def predict(model: MultiHeadCNN, images, head: str | None = "default",
     model.eval()
     x = torch.as_tensor(np.asarray(images))
     device = next(model.parameters()).device
-    out = [model.logits(_to_float(x[i:i + batch]).to(device), head).argmax(1).cpu()
+    out = [model.logits(to_float(x[i:i + batch]).to(device), head).argmax(1).cpu()
            for i in range(0, len(x), batch)]
     return torch.cat(out).numpy()
 
 
-def accuracy(model: MultiHeadCNN, images, labels, head: str | None = "default") -> float:
+def accuracy(model: nn.Module, images, labels, head: str | None = "default") -> float:
     """Fraction of ``images`` whose predicted class equals ``labels``."""
     pred = predict(model, images, head)
     return float(np.mean(pred == np.asarray(labels)))

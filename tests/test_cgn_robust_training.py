@@ -184,7 +184,7 @@ def test_training_options_are_checked():
 
 
 def test_cosine_schedule_ends_near_zero_and_changes_training():
-    from robust_training.trainer import scheduled_lr
+    from robust_training.engine import scheduled_lr
 
     assert scheduled_lr(0.1, 0, 100, "cosine") == pytest.approx(0.1)
     assert scheduled_lr(0.1, 50, 100, "cosine") == pytest.approx(0.05)
@@ -223,3 +223,57 @@ def test_variant_overrides_reach_the_presets_and_yield_to_given_ones():
     assert PipelineConfig.full("colored").cgn_overrides == FULL_CGN_OVERRIDES["colored"]
     assert PipelineConfig.full("colored", cgn_overrides={"recon_features": 1.0}
                                ).cgn_overrides == {"recon_features": 1.0}
+
+
+def _pooled(n: int = 90) -> TrainData:
+    g = torch.Generator().manual_seed(4)
+    x = torch.randint(0, 256, (n, 3, 32, 32), generator=g).to(torch.uint8)
+    y = torch.randint(0, 10, (n,), generator=g)
+    half = n // 2
+    return TrainData.concat(TrainData.real_images(x[:half].numpy(), y[:half].numpy()),
+                            TrainData.generated(x[half:].numpy(), y[half:].numpy(),
+                                                ((y[half:] + 1) % 10).numpy(),
+                                                ((y[half:] + 2) % 10).numpy(), env=1))
+
+
+def test_shuffled_batches_are_a_pure_function_of_the_step_and_split_over_ranks():
+    from robust_training.trainer import ShuffledData
+
+    data = _pooled()
+    order = ShuffledData(data, 16, seed=2, shift=2)
+    seen = [order.batch(s) for s in range(12)]  # 5 steps per epoch: crosses two epochs
+    fresh = ShuffledData(data, 16, seed=2, shift=2)
+    for s in (11, 3, 7, 0):  # out of order, as after a resume
+        b = fresh.batch(s)
+        assert all(torch.equal(b[k], seen[s][k]) for k in b)
+    # an epoch visits 5 x 16 distinct rows (the last partial batch is dropped)
+    plain = ShuffledData(data, 16, seed=2)
+    epoch = torch.cat([plain.batch(s)["x"].flatten(1) for s in range(5)])
+    assert len(torch.unique(epoch, dim=0)) == 80
+    # the real rows are stream 0, the rest stream 3
+    assert set(seen[0]["stream"].tolist()) <= {0, 3}
+    assert torch.equal(seen[0]["stream"] == 0, seen[0]["real"])
+    parts = [ShuffledData(data, 16, seed=2, shift=2).batch(4, rank=r, world=2) for r in (0, 1)]
+    assert sorted(torch.cat([p["x"] for p in parts]).flatten().tolist()) == \
+        sorted(seen[4]["x"].flatten().tolist())
+
+
+def test_a_killed_classifier_run_resumes_to_the_same_model(tmp_path):
+    from robust_training.engine import FitConfig, fit
+    from robust_training.trainer import ShuffledData
+
+    data = _pooled()
+    kw = dict(steps=8, batch_size=16, lr=2e-3, schedule="cosine", shift=1, seed=5,
+              hparams={"aux_weight": 0.5}, progress=False)
+    whole, _ = train_classifier("cgn-heads", data, **kw)
+    config = FitConfig(objective="cgn-heads", steps=8, lr=2e-3, schedule="cosine", seed=5,
+                       hparams={"aux_weight": 0.5}, checkpoint_every=1)
+    fit(ShuffledData(data, 16, seed=5, shift=1), config, tmp_path, progress=False,
+        stop_after=3)  # "killed" after step 3
+    resumed, info = fit(ShuffledData(data, 16, seed=5, shift=1), config, tmp_path,
+                        progress=False)
+    assert info["steps"] == 8
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(),
+                                                 resumed.state_dict().values(), strict=True))
+    with pytest.raises(CausalKitError, match="registered name"):
+        train_classifier(object(), data, steps=1, progress=False)
