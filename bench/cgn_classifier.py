@@ -10,7 +10,8 @@ Besides the OOD accuracy it reports ``ood_visible``, the accuracy on the OOD ima
 whose digit differs from its surroundings at all (largest RGB distance from the corner
 pixel >= 20 of 765). On double-colored MNIST the digit colour of class k equals the
 background colour of class (k + 4) mod 10 (the official palettes), so about 10 % of the
-OOD images, where the two classes drawn happen to form such a pair, show no digit.
+OOD images, where the two classes drawn happen to form such a pair, show a faint digit
+(bench/dc_oracle.py: the paper's CNN guesses those even when trained on unconfounded data).
 
     python bench/cgn_classifier.py --run runs/dc0 --steps 3000 --schedule cosine
 """

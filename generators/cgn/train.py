@@ -103,7 +103,7 @@ class CGNTrainConfig:
     lambda_recon: float = 0.0  # 0 = the paper's purely adversarial training
     recon_pool: int = 1  # reconstruct avg-pooled images (k x k): shape, not texture detail
     recon_features: float = 0.0  # weight of the local texture-energy reconstruction term
-    recon_match: int = 0  # > 0: abduct the textures' draw (of this many) and shift
+    recon_match: int = 0  # > 0: abduct the textures' draw (of this many per class) and shift
     shape_init: str = ""  # a CGN generator.pt whose shape mechanism starts this run
     shape_lr_mult: float = 1.0  # lr factor of f_shape (0 = frozen; label_emb still trains)
     beta_kl: float = 0.1
@@ -264,19 +264,22 @@ def _recon_losses(cgn: MnistCGN, enc: MnistCGNEncoder, texture: RandomTextureLos
 
 def _matched_output(cgn: MnistCGN, x: torch.Tensor, y: torch.Tensor, u_shape: torch.Tensor,
                     k: int, gen: torch.Generator, warmup: bool) -> CGNOutput:
-    # abduct the textures' discrete noise: of k prior draws per mechanism and all cyclic
-    # shifts, the one that best explains the image where that mechanism shows
-    # (generators.cgn.matching); then recompute only that draw with gradients
+    # abduct the textures' discrete noise: of k prior draws per class and mechanism and
+    # all cyclic shifts, the one that best explains the image where that mechanism
+    # shows (generators.cgn.matching); then recompute only that draw with gradients.
+    # The draws are shared by the images of a class: k per class, not per image, is
+    # what keeps the search at a fraction of an iteration's cost.
     mask = cgn.shape(y, u_shape)
-    n, rows = len(x), torch.arange(len(x), device=x.device)
+    classes, slot = torch.unique(y, return_inverse=True)
     weight = torch.zeros_like(mask) if warmup else mask.detach()
     picked = []
     for net, w in ((cgn.texture, weight), (cgn.background, 1 - weight)):
-        noise = cgn.sample_noise(n * k, gen)
+        noise = cgn.sample_noise(len(classes) * k, gen).view(len(classes), k, -1)
         with torch.no_grad():
-            cand = net(y.repeat_interleave(k), noise).view(n, k, *x.shape[1:])
-        index, offsets = best_shift(x, cand, w)
-        picked.append(net(y, noise.view(n, k, -1)[rows, index.to(x.device)], offsets))
+            bank = net(classes.repeat_interleave(k), noise.flatten(0, 1))
+        bank = bank.view(len(classes), k, *x.shape[1:])
+        index, offsets = best_shift(x, bank[slot], w)
+        picked.append(net(y, noise[slot, index.to(x.device)], offsets))
     return CGNOutput(mask, *picked)
 
 
