@@ -47,19 +47,24 @@ from robust_training.objectives import Objective, get_objective
 from robust_training.streams import MultiStream, to_float
 
 __all__ = ["FitConfig", "fit", "load_model", "save_model", "evaluate",
-           "init_distributed", "dist_info", "SCHEDULES", "scheduled_lr"]
+           "init_distributed", "dist_info", "SCHEDULES", "check_schedule", "scheduled_lr"]
 
 #: Learning-rate schedules of :class:`FitConfig`.
 SCHEDULES = ("constant", "cosine")
 
 
+def check_schedule(schedule: str) -> None:
+    """Raise :class:`CausalKitError` unless ``schedule`` is one of :data:`SCHEDULES`."""
+    if schedule not in SCHEDULES:
+        raise CausalKitError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)}")
+
+
 def scheduled_lr(lr: float, step: int, steps: int, schedule: str = "constant") -> float:
     """The learning rate at ``step`` of ``steps``: ``lr`` throughout (``"constant"``), or
     half a cosine wave from ``lr`` at step 0 towards 0 at the end (``"cosine"``)."""
+    check_schedule(schedule)
     if schedule == "cosine":
         return lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-    if schedule != "constant":
-        raise CausalKitError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)}")
     return lr
 
 
@@ -112,9 +117,7 @@ class FitConfig:
                 raise CausalKitError(f"FitConfig.{f} must be a positive int, got {v!r}")
         if not self.lr > 0:
             raise CausalKitError(f"FitConfig.lr must be positive, got {self.lr}")
-        if self.schedule not in SCHEDULES:
-            raise CausalKitError(f"unknown schedule {self.schedule!r}; choose one of "
-                                 f"{list(SCHEDULES)}")
+        check_schedule(self.schedule)
 
 
 def _same_config(saved_json: str, config: FitConfig) -> bool:

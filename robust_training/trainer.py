@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from causalkit.errors import CausalKitError
-from robust_training.engine import SCHEDULES
+from robust_training.engine import check_schedule
 from robust_training.streams import STREAM_IDS, to_float
 
 __all__ = ["TrainData", "ShuffledData", "train_classifier", "accuracy", "predict",
@@ -72,8 +72,7 @@ class TrainData:
 
 def check_options(schedule: str, shift: int) -> None:
     """Raise :class:`CausalKitError` for an unknown ``schedule`` or a negative ``shift``."""
-    if schedule not in SCHEDULES:
-        raise CausalKitError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)}")
+    check_schedule(schedule)
     if shift < 0:
         raise CausalKitError(f"shift must be >= 0 pixels, got {shift}")
 

@@ -66,6 +66,25 @@ def test_resume_equals_uninterrupted(tmp_path):
             device="cpu", progress=False)
 
 
+def test_a_checkpoint_from_before_a_new_field_still_resumes(tmp_path):
+    # checkpoints written before FitConfig.schedule existed lack the field
+    cfg = FitConfig(objective="erm", steps=4, checkpoint_every=2)
+    fit(_streams(), cfg, tmp_path, device="cpu", progress=False, stop_after=2)
+    path = tmp_path / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    old = json.loads(state["config"])
+    del old["schedule"]
+    state["config"] = json.dumps(old, sort_keys=True)
+    torch.save(state, path)
+    _, info = fit(_streams(), cfg, tmp_path, device="cpu", progress=False)
+    assert info["steps"] == 4
+    with pytest.raises(CausalKitError, match="other settings"):
+        fit(_streams(), FitConfig(objective="erm", steps=4, schedule="cosine"), tmp_path,
+            device="cpu", progress=False)
+    with pytest.raises(CausalKitError, match="unknown schedule"):
+        FitConfig(schedule="step")
+
+
 def test_training_learns_something(tmp_path):
     cfg = FitConfig(objective="erm", steps=60, lr=3e-3)
     s = _streams()
