@@ -38,7 +38,6 @@ from causalkit.weights import compare_state_dict
 from generators.cgn.discriminator import make_discriminator
 from generators.cgn.encoder import MnistCGNEncoder, kl_standard_normal
 from generators.cgn.images import save_grid, to_float
-from generators.cgn.matching import best_shift
 from generators.cgn.losses import (
     RandomTextureLoss,
     binary_entropy_loss,
@@ -49,6 +48,7 @@ from generators.cgn.losses import (
     mask_size_loss,
     mask_tv_loss,
 )
+from generators.cgn.matching import best_shift
 from generators.cgn.model import CGNOutput, MnistCGN
 
 __all__ = ["CGNTrainConfig", "VARIANT_PRESETS", "RECIPES", "preset", "train_cgn",
