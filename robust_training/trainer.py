@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from causalkit.errors import CausalKitError
-from robust_training.engine import check_schedule
+from robust_training.engine import FitConfig, check_schedule, fit
 from robust_training.streams import STREAM_IDS, to_float
 
 __all__ = ["TrainData", "ShuffledData", "train_classifier", "accuracy", "predict",
@@ -101,7 +101,8 @@ class ShuffledData:
     """
 
     def __init__(self, data: TrainData, batch_size: int, seed: int = 0, shift: int = 0) -> None:
-        check_options("constant", shift)
+        if shift < 0:
+            raise CausalKitError(f"shift must be >= 0 pixels, got {shift}")
         self.data, self.batch_size, self.seed, self.shift = data, batch_size, seed, shift
         self.per_epoch = max(1, len(data) // batch_size)
         self._perm_gen, self._epoch, self._perm = None, -1, None
@@ -190,8 +191,6 @@ def train_classifier(objective: str, data: TrainData, *, epochs: float = 3,
     (nn.Module, dict)
         The model (eval mode) and :func:`~robust_training.engine.fit`'s summary.
     """
-    from robust_training.engine import FitConfig, fit
-
     if not isinstance(objective, str):
         raise CausalKitError(f"objective must be a registered name, got {objective!r}; "
                              "pass its settings as hparams=")

@@ -70,13 +70,14 @@ class CGNTrainConfig:
     reconstruction term: the locally pooled responses of the texture loss's random
     filters, so a composite must put the right *kind* of texture (stripes, veins) in
     each place, not only the right colour. ``recon_match`` = K > 0 infers the texture
-    mechanisms' discrete noise in the reconstruction: of K prior draws and every cyclic
-    shift, the one that best explains the image (:mod:`generators.cgn.matching`), so a
-    stripe is compared with the observed stripe at its best alignment. ``shape_init`` names a CGN
-    ``generator.pt`` (same width) whose shape mechanism and label embedding this run
-    starts from, e.g. a CGN trained on another variant of the same digits: the masks
-    then begin as digits, and the reconstruction only has to place them. ``iterations``
-    counts generator/discriminator update pairs.
+    mechanisms' discrete noise in the reconstruction: of K prior draws per class and
+    every cyclic shift, the one that best explains the image
+    (:mod:`generators.cgn.matching`), so a stripe is compared with the observed stripe
+    at its best alignment. ``shape_init`` names a CGN ``generator.pt`` (same width)
+    whose shape mechanism and label embedding this run starts from, e.g. a CGN trained
+    on another variant of the same digits: the masks then begin as digits, and the
+    reconstruction only has to place them. ``iterations`` counts generator/discriminator
+    update pairs.
     """
 
     iterations: int = 3000
