@@ -9,7 +9,7 @@ shift -- and, from ``K`` prior draws of the texture, the draw -- removes that: t
 reconstruction then compares a texture with the observed one at its best alignment.
 
 For a weight map ``w`` (the mask, or one minus it), a target ``t`` and a texture ``c``,
-the weighted error of every cyclic shift ``d`` at once is
+the weighted error of every cyclic shift ``d`` at once is::
 
     E(d) = sum_i w_i |t_i - c_{i+d}|^2
          = sum_i w_i |t_i|^2 - 2 corr(w t, c)(d) + corr(w, |c|^2)(d),
