@@ -4,7 +4,8 @@ double-colored OOD split -- the reference for the CGN benchmark's 93 % target.
 In about a tenth of the OOD images the digit colour is within jitter of the
 background (see ``bench/cgn_classifier.py``'s ``visible``). This trains the CGN
 benchmark's classifier (the paper's CNN, the pipeline's optimisation settings, ERM)
-and the small LeNet oracle of ``bench/small_gan_eval.py`` on real double-colored MNIST
+and the small LeNet oracle of ``bench/small_gan_eval.py`` (trained once, on seed 0, and
+cached in runs/oracle_lenet) on real double-colored MNIST
 with ``rho`` = 0.1 (digit colours almost independent of the label), and scores both on
 the OOD split, on its visible and its faint digits. One record per run in
 ``bench/results/dc_oracle.json``.
