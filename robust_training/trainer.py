@@ -73,6 +73,10 @@ class TrainData:
 def check_options(schedule: str, shift: int) -> None:
     """Raise :class:`CausalKitError` for an unknown ``schedule`` or a negative ``shift``."""
     check_schedule(schedule)
+    _check_shift(shift)
+
+
+def _check_shift(shift: int) -> None:
     if shift < 0:
         raise CausalKitError(f"shift must be >= 0 pixels, got {shift}")
 
@@ -101,8 +105,7 @@ class ShuffledData:
     """
 
     def __init__(self, data: TrainData, batch_size: int, seed: int = 0, shift: int = 0) -> None:
-        if shift < 0:
-            raise CausalKitError(f"shift must be >= 0 pixels, got {shift}")
+        _check_shift(shift)
         self.data, self.batch_size, self.seed, self.shift = data, batch_size, seed, shift
         self.per_epoch = max(1, len(data) // batch_size)
         self._perm_gen, self._epoch, self._perm = None, -1, None
