@@ -81,6 +81,11 @@ def _check_shift(shift: int) -> None:
         raise CausalKitError(f"shift must be >= 0 pixels, got {shift}")
 
 
+def _translation_offsets(n: int, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    # the one draw of random_translate; ShuffledData replays it to skip steps
+    return torch.randint(0, 2 * max_shift + 1, (2, n), generator=gen)
+
+
 def random_translate(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
     """Shift each image of ``x`` by up to ``max_shift`` pixels in each direction, filling
     with the image's own border (replicate padding), so no new edge appears."""
@@ -88,7 +93,7 @@ def random_translate(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> t
         return x
     n, _, h, w = x.shape
     pad = torch.nn.functional.pad(x, [max_shift] * 4, mode="replicate")
-    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n), generator=gen).tolist()
+    dy, dx = _translation_offsets(n, max_shift, gen).tolist()
     return torch.stack([pad[i, :, a:a + h, b:b + w]
                         for i, (a, b) in enumerate(zip(dy, dx, strict=True))])
 
@@ -130,7 +135,7 @@ class ShuffledData:
         if self._aug_gen is None or step < self._aug_step:
             self._aug_gen, self._aug_step = torch.Generator().manual_seed(self.seed + 1), 0
         while self._aug_step < step:  # the draws of the steps skipped (a resume)
-            torch.randint(0, 2 * self.shift + 1, (2, len(x)), generator=self._aug_gen)
+            _translation_offsets(len(x), self.shift, self._aug_gen)
             self._aug_step += 1
         self._aug_step += 1
         return random_translate(x, self.shift, self._aug_gen)
