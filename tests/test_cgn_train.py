@@ -196,3 +196,14 @@ def test_shape_lr_mult_zero_freezes_the_shape_mechanism(tmp_path):
     assert not torch.equal(ours["label_emb.weight"], theirs["label_emb.weight"])  # trains
     with pytest.raises(CausalKitError, match="shape_lr_mult must be >= 0"):
         _cfg(shape_lr_mult=-1.0)
+
+
+def test_colour_posterior_target_enters_the_losses_after_the_warmup(tmp_path):
+    x, y = _toy_data()
+    kw = dict(recipe="fast", bg_warmup=1, iterations=2)
+    for extra in ({}, {"recon_match": 2}):  # own draws, or recon_match's
+        _, log = train_cgn(x, y, _cfg(recon_colour=1.0, **extra, **kw), tmp_path / str(extra),
+                           progress=False)
+        assert "recon_colour" not in log[0] and log[1]["recon_colour"] > 0
+    with pytest.raises(CausalKitError, match="recon_colour"):
+        _cfg(recon_colour=-1.0)

@@ -20,7 +20,8 @@ from torch import nn
 
 __all__ = [
     "lsgan_generator_loss", "lsgan_discriminator_loss", "binary_entropy_loss",
-    "mask_size_loss", "mask_border_loss", "mask_tv_loss", "contrast_loss", "RandomTextureLoss",
+    "mask_size_loss", "mask_border_loss", "mask_tv_loss", "mask_posterior_loss", "contrast_loss",
+    "RandomTextureLoss",
     "gram_matrix", "colour_stats",
 ]
 
@@ -82,6 +83,19 @@ def mask_tv_loss(mask: torch.Tensor) -> torch.Tensor:
     dy = (mask[..., 1:, :] - mask[..., :-1, :]).abs().mean()
     dx = (mask[..., :, 1:] - mask[..., :, :-1]).abs().mean()
     return dy + dx
+
+
+def mask_posterior_loss(mask: torch.Tensor, posterior: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the mask against a per-pixel posterior of "foreground",
+    weighted by the posterior's confidence ``|2 p - 1|``; mean over pixels.
+
+    The posterior comes from outside the mask (:func:`generators.cgn.colour.colour_posterior`)
+    and gets no gradient. A pixel whose colour both textures share (``p = 0.5``) weighs
+    nothing, so the loss never pulls a mask towards grey.
+    """
+    p = posterior.detach()
+    bce = F.binary_cross_entropy(mask.clamp(1e-6, 1 - 1e-6), p, reduction="none")
+    return ((2 * p - 1).abs() * bce).mean()
 
 
 def contrast_loss(foreground: torch.Tensor, background: torch.Tensor,

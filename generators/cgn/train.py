@@ -35,6 +35,7 @@ from torch import nn
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write, atomic_write_text
 from causalkit.weights import compare_state_dict
+from generators.cgn.colour import colour_histograms, colour_posterior
 from generators.cgn.discriminator import make_discriminator
 from generators.cgn.encoder import MnistCGNEncoder, kl_standard_normal
 from generators.cgn.images import save_grid, to_float
@@ -45,6 +46,7 @@ from generators.cgn.losses import (
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     mask_border_loss,
+    mask_posterior_loss,
     mask_size_loss,
     mask_tv_loss,
 )
@@ -73,7 +75,10 @@ class CGNTrainConfig:
     mechanisms' discrete noise in the reconstruction: of K prior draws per class and
     every cyclic shift, the one that best explains the image
     (:mod:`generators.cgn.matching`), so a stripe is compared with the observed stripe
-    at its best alignment. ``shape_init`` names a CGN ``generator.pt`` (same width)
+    at its best alignment. ``recon_colour`` > 0 weighs a target for the abducted
+    mask: each pixel's posterior of coming from the foreground texture, given the
+    colour histograms of prior draws of both texture mechanisms for the image's class
+    (:mod:`generators.cgn.colour`). ``shape_init`` names a CGN ``generator.pt`` (same width)
     whose shape mechanism and label embedding this run starts from, e.g. a CGN trained
     on another variant of the same digits: the masks then begin as digits, and the
     reconstruction only has to place them. ``iterations`` counts generator/discriminator
@@ -105,6 +110,7 @@ class CGNTrainConfig:
     recon_pool: int = 1  # reconstruct avg-pooled images (k x k): shape, not texture detail
     recon_features: float = 0.0  # weight of the local texture-energy reconstruction term
     recon_match: int = 0  # > 0: abduct the textures' draw (of this many per class) and shift
+    recon_colour: float = 0.0  # weight of the abducted mask's colour-posterior target
     shape_init: str = ""  # a CGN generator.pt whose shape mechanism starts this run
     shape_lr_mult: float = 1.0  # lr factor of f_shape (0 = frozen; label_emb still trains)
     beta_kl: float = 0.1
@@ -119,10 +125,14 @@ class CGNTrainConfig:
                      "checkpoint_every", "recon_pool"):
             if getattr(self, name) < 1:
                 raise CausalKitError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("recon_features", "shape_lr_mult", "recon_match"):
+        for name in ("recon_features", "shape_lr_mult", "recon_match", "recon_colour"):
             if not getattr(self, name) >= 0:
                 raise CausalKitError(f"{name} must be >= 0, got {getattr(self, name)}")
 
+
+#: prior draws per class for the colour histograms of ``recon_colour`` when
+#: ``recon_match`` (whose draws it reuses) is off
+COLOUR_DRAWS = 8
 
 #: per-variant settings taken from the official configs (discriminator, init, mask weight)
 VARIANT_PRESETS: dict[str, dict[str, Any]] = {
@@ -235,8 +245,12 @@ def _recon_losses(cgn: MnistCGN, enc: MnistCGNEncoder, texture: RandomTextureLos
     mu, logvar = enc(x, y)
     u = list(enc.sample(mu, logvar, gen).unbind(1))
     u += [cgn.sample_noise(len(x), gen) for _ in range(3 - len(u))]  # prior for the rest
+    draws = config.recon_match or (COLOUR_DRAWS if config.recon_colour else 0)
+    if draws:
+        classes, slot = torch.unique(y, return_inverse=True)
+        banks = _texture_draws(cgn, classes, draws, gen)
     if config.recon_match:
-        out = _matched_output(cgn, x, y, u[0], config.recon_match, gen, warmup)
+        out = _matched_output(cgn, x, y, u[0], banks, slot, warmup)
     else:
         out = cgn(y, u=tuple(u), generator=gen)
     pixels = x[0].numel()
@@ -260,25 +274,40 @@ def _recon_losses(cgn: MnistCGN, enc: MnistCGNEncoder, texture: RandomTextureLos
         losses["recon_features"] = (config.lambda_recon * config.recon_features
                                     * F.mse_loss(_texture_energy(texture, out.image),
                                                  _texture_energy(texture, x)))
+    if config.recon_colour and not warmup:
+        fg, bg = (colour_histograms(images) for _, images in banks)
+        losses["recon_colour"] = config.recon_colour * mask_posterior_loss(
+            out.mask, colour_posterior(x, fg[slot], bg[slot]))
     return losses
 
 
-def _matched_output(cgn: MnistCGN, x: torch.Tensor, y: torch.Tensor, u_shape: torch.Tensor,
-                    k: int, gen: torch.Generator, warmup: bool) -> CGNOutput:
-    # abduct the textures' discrete noise: of k prior draws per class and mechanism and
-    # all cyclic shifts, the one that best explains the image where that mechanism
-    # shows (generators.cgn.matching); then recompute only that draw with gradients.
-    # The draws are shared by the images of a class: k per class, not per image, is
-    # what keeps the search at a fraction of an iteration's cost.
-    mask = cgn.shape(y, u_shape)
-    classes, slot = torch.unique(y, return_inverse=True)
-    weight = torch.zeros_like(mask) if warmup else mask.detach()
-    picked = []
-    for net, w in ((cgn.texture, weight), (cgn.background, 1 - weight)):
+def _texture_draws(cgn: MnistCGN, classes: torch.Tensor, k: int,
+                   gen: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    # k prior draws per class of the texture and the background mechanism, unshifted
+    # and without gradients: [(noise (G, k, D), images (G, k, C, H, W))] for each
+    out = []
+    for net in (cgn.texture, cgn.background):
         noise = cgn.sample_noise(len(classes) * k, gen).view(len(classes), k, -1)
         with torch.no_grad():
-            bank = net(classes.repeat_interleave(k), noise.flatten(0, 1))
-        bank = bank.view(len(classes), k, *x.shape[1:])
+            images = net(classes.repeat_interleave(k), noise.flatten(0, 1))
+        out.append((noise, images.view(len(classes), k, *images.shape[1:])))
+    return out
+
+
+def _matched_output(cgn: MnistCGN, x: torch.Tensor, y: torch.Tensor, u_shape: torch.Tensor,
+                    banks: list[tuple[torch.Tensor, torch.Tensor]], slot: torch.Tensor,
+                    warmup: bool) -> CGNOutput:
+    # abduct the textures' discrete noise: of the prior draws per class and mechanism
+    # (_texture_draws; image i is of class slot[i]) and all cyclic shifts, the one that
+    # best explains the image where that mechanism shows (generators.cgn.matching);
+    # then recompute only that draw with gradients. The draws are shared by the
+    # images of a class: k per class, not per image, is what keeps the search at a
+    # fraction of an iteration's cost.
+    mask = cgn.shape(y, u_shape)
+    weight = torch.zeros_like(mask) if warmup else mask.detach()
+    picked = []
+    for net, w, (noise, bank) in zip((cgn.texture, cgn.background), (weight, 1 - weight),
+                                     banks, strict=True):
         index, offsets = best_shift(x, bank[slot], w)
         picked.append(net(y, noise[slot, index.to(x.device)], offsets))
     return CGNOutput(mask, *picked)
