@@ -73,6 +73,7 @@ def main() -> None:
     seed = cfg["seed"] if args.seed is None else args.seed
     ood = build_split(DATASET_NAMES[res["variant"]], "ood", seed=cfg["seed"],
                       n=cfg["n_ood"], source=cfg["source"],
+                      rendering=cfg.get("rendering", "pad"),
                       textures=cfg["textures"] if res["variant"] == "wildlife" else None)
     cf = CounterfactualSet.load(run / "counterfactuals.npz")
     data = TrainData.generated(cf.images, cf.shape, cf.texture, cf.background)

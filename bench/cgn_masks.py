@@ -59,9 +59,11 @@ def train_only(args: argparse.Namespace) -> None:
     config = PipelineConfig.full(
         args.variant, seed=args.seed, source=f"mnist:{SHARED / 'mnist'}",
         textures=str(SHARED / "textures") if args.variant == "wildlife" else None,
-        cgn_iterations=args.train, cgn_overrides=dict(_parse_setting(a) for a in args.cgn_set))
+        cgn_iterations=args.train, rendering=args.rendering,
+        cgn_overrides=dict(_parse_setting(a) for a in args.cgn_set))
     train = build_split(DATASET_NAMES[args.variant], "train", rho=1.0, seed=config.seed,
-                        n=config.n_train, source=config.source, textures=config.textures)
+                        n=config.n_train, source=config.source, textures=config.textures,
+                        rendering=config.rendering)
     t0 = time.perf_counter()
     run = Path(args.run)
     train_cgn(torch.as_tensor(train.images), torch.as_tensor(train.labels),
@@ -79,6 +81,7 @@ def main() -> None:
                    help="first train the full preset's CGN into RUN/cgn")
     p.add_argument("--variant", default="wildlife", help="with --train")
     p.add_argument("--seed", type=int, default=0, help="with --train")
+    p.add_argument("--rendering", default="pad", help="with --train: pad | paper")
     p.add_argument("--cgn-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="with --train: override a CGNTrainConfig field (repeatable)")
     args = p.parse_args()
@@ -88,8 +91,9 @@ def main() -> None:
     import torch
 
     from causalkit.datasets import build_split
+    from causalkit.datasets.build import get_variant
     from causalkit.datasets.mnist import resolve_source
-    from causalkit.datasets.variants import pad_digits
+    from causalkit.datasets.variants import render_digits
     from generators.cgn.checkpoint import load_generator
     from generators.cgn.encoder import load_encoder
     from generators.cgn.images import save_grid, to_float
@@ -104,11 +108,14 @@ def main() -> None:
                              "fast recipe (it has an encoder), or use --train")
     res = json.loads((run / "results.json").read_text())
     cfg = res["config"]
-    train = build_split(DATASET_NAMES[res["variant"]], "train", rho=1.0, seed=cfg["seed"],
-                        n=cfg["n_train"], source=cfg["source"],
+    rendering = cfg.get("rendering", "pad")
+    name = DATASET_NAMES[res["variant"]]
+    train = build_split(name, "train", rho=1.0, seed=cfg["seed"], n=cfg["n_train"],
+                        source=cfg["source"], rendering=rendering,
                         textures=cfg["textures"] if res["variant"] == "wildlife" else None)
     pick = np.random.default_rng(0).permutation(len(train))[:args.n]
-    digits = pad_digits(resolve_source(cfg["source"]).train.images)
+    digits = render_digits(resolve_source(cfg["source"]).train.images, rendering,
+                           binarise=get_variant(name).paper_binarises)
     truth = digits[train.nuisances["digit"][pick]] > 127
     cgn = load_generator(run / "cgn" / "generator.pt")
     enc = load_encoder(run / "cgn" / "encoder.pt")

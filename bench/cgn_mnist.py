@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> dict:
               textures=str(SHARED / "textures") if (SHARED / "textures").is_dir() else None)
     for name in ("cgn_iterations", "cgn_batch", "cgn_ngf", "n_generated", "epochs",
                  "n_train", "lambda_texture", "per_noise", "steps", "schedule", "shift",
-                 "model", "cgn_aux_weight"):
+                 "model", "cgn_aux_weight", "rendering", "classifier_protocol", "optimizer",
+                 "lr", "batch_size"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     if args.cgn_set:  # on top of the variant's preset overrides
@@ -148,7 +149,9 @@ def main() -> None:
                       ("n_generated", int), ("epochs", float), ("n_train", int),
                       ("lambda_texture", float), ("per_noise", int), ("steps", int),
                       ("schedule", str), ("shift", int), ("model", str),
-                      ("cgn_aux_weight", float)):
+                      ("cgn_aux_weight", float), ("rendering", str),
+                      ("classifier_protocol", str), ("optimizer", str), ("lr", float),
+                      ("batch_size", int)):
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
     p.add_argument("--cgn-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a CGNTrainConfig field (repeatable), e.g. recon_pool=2")

@@ -46,12 +46,14 @@ from generators.cgn.counterfactuals import abduct_counterfactuals, generate_coun
 from generators.cgn.encoder import load_encoder
 from generators.cgn.images import save_grid
 from generators.cgn.train import RECIPES, CGNTrainConfig, preset, train_cgn
+from robust_training.engine import check_optimizer
 from robust_training.models import build_model
 from robust_training.objectives import get_objective
 from robust_training.trainer import TrainData, accuracy, check_options, train_classifier
 
 __all__ = ["PipelineConfig", "run_cgn_mnist", "METHODS", "DATASET_NAMES", "format_results",
-           "VARIANT_CGN_OVERRIDES", "FULL_CGN_OVERRIDES", "cgn_train_config"]
+           "VARIANT_CGN_OVERRIDES", "FULL_CGN_OVERRIDES", "CLASSIFIER_PROTOCOLS",
+           "cgn_train_config"]
 
 #: variant -> dataset registry name
 DATASET_NAMES = {"colored": "colored-mnist", "double-colored": "double-colored-mnist",
@@ -75,6 +77,15 @@ VARIANT_CGN_OVERRIDES: dict[str, dict[str, Any]] = {
 FULL_CGN_OVERRIDES: dict[str, dict[str, Any]] = {
     "colored": {"recon_features": 10.0},
 }
+#: Classifier settings a preset can start from. "paper" is the official CGN MNIST
+#: code's (train_classifier.py and generate_data.py): Adadelta at lr 1.0, times 0.7 per
+#: epoch, 10 epochs at batch 64 of 100,000 counterfactuals, 10 per noise draw, and
+#: the shape label only (the texture and background heads get no weight).
+CLASSIFIER_PROTOCOLS: dict[str, dict[str, Any]] = {
+    "ours": {},
+    "paper": dict(optimizer="adadelta", lr=1.0, schedule="step", batch_size=64, epochs=10.0,
+                  steps=None, cgn_aux_weight=0.0, n_generated=100_000, per_noise=10),
+}
 IRM_RHOS = {"irm-2": (0.9, 1.0), "irm-5": (0.9, 0.925, 0.95, 0.975, 1.0)}
 
 
@@ -85,6 +96,9 @@ class PipelineConfig:
     variant: str = "colored"
     source: str | None = "embedded"  # MNIST source (causalkit.datasets.resolve_source)
     textures: str | None = None  # Wildlife texture folder (default: procedural)
+    #: image rendering (causalkit.datasets.variants.RENDERINGS): "pad" (ours) or "paper"
+    #: (the official code's, which its checkpoints were trained on)
+    rendering: str = "pad"
     n_train: int | None = None  # real training images (None = whole pool)
     n_ood: int | None = None
     cgn: str = "train"  # "train", "official" or a path to generator.pt / ckp.pth
@@ -118,6 +132,9 @@ class PipelineConfig:
     #: double-colored seed 0, paper's CNN), at 0.1 the shape head reached 81.7 %.
     cgn_aux_weight: float = 0.1
     schedule: str = "constant"  # classifier learning-rate schedule (engine.SCHEDULES)
+    optimizer: str = "adam"  # classifier optimiser (engine.OPTIMIZERS)
+    #: the name of the classifier settings (CLASSIFIER_PROTOCOLS) the preset started from
+    classifier_protocol: str = "ours"
     shift: int = 0  # classifier augmentation: random translation, in pixels
     #: further CGNTrainConfig fields over the variant's preset and recipe, e.g.
     #: {"recon_pool": 2}; checked against the config's fields before any work
@@ -147,10 +164,17 @@ class PipelineConfig:
     def _with_variant_overrides(cls, variant: str, base: dict[str, Any], kw: dict[str, Any],
                                 budget: dict[str, Any] | None = None) -> PipelineConfig:
         # given cgn_overrides go on top of the preset's budget ones, which go on top of
-        # the variant's (VARIANT_CGN_OVERRIDES)
+        # the variant's (VARIANT_CGN_OVERRIDES); given settings go on top of the
+        # classifier protocol's, which go on top of the preset's
         cgn = {**VARIANT_CGN_OVERRIDES.get(variant, {}), **(budget or {}),
                **kw.pop("cgn_overrides", {})}
-        return cls(variant=variant, **{**base, **kw, "cgn_overrides": cgn})
+        protocol = kw.pop("classifier_protocol", "ours")
+        if protocol not in CLASSIFIER_PROTOCOLS:
+            raise CausalKitError(f"unknown classifier protocol {protocol!r}; choose one of "
+                                 f"{sorted(CLASSIFIER_PROTOCOLS)}")
+        return cls(variant=variant, **{**base, **CLASSIFIER_PROTOCOLS[protocol], **kw,
+                                       "classifier_protocol": protocol,
+                                       "cgn_overrides": cgn})
 
 
 def _peak_rss_mb() -> float:
@@ -199,6 +223,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
                              f"one of {sorted(RECIPES)}")
     cgn_train_config(config)  # checks the CGN overrides
     check_options(config.schedule, config.shift)
+    check_optimizer(config.optimizer)
     build_model(config.model, ("label",))  # an unknown name fails here, before any work
     try:  # the objective owns the rule; the message names the pipeline's field
         get_objective("cgn-heads", aux_weight=config.cgn_aux_weight)
@@ -225,7 +250,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
 
     # 1. data -------------------------------------------------------------------------
     t0, c0 = time.perf_counter(), time.process_time()
-    common = dict(source=config.source, textures=textures)
+    common = dict(source=config.source, textures=textures, rendering=config.rendering)
     train = build_split(name, "train", rho=1.0, seed=seed, n=config.n_train, **common)
     ood = build_split(name, "ood", seed=seed, n=config.n_ood, **common)
     envs: dict[str, list[Any]] = {}
@@ -317,7 +342,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
                                     epochs=config.epochs, steps=config.steps,
                                     batch_size=config.batch_size, lr=config.lr,
                                     schedule=config.schedule, shift=config.shift,
-                                    model=config.model, seed=seed,
+                                    optimizer=config.optimizer, model=config.model, seed=seed,
                                     out=out / "classifiers" / method,
                                     device=device, progress=progress)
         row = {"objective": objective, **({"hparams": hparams} if hparams else {}),

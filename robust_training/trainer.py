@@ -156,11 +156,12 @@ class ShuffledData:
 def train_classifier(objective: str, data: TrainData, *, epochs: float = 3,
                      steps: int | None = None, batch_size: int = 128, lr: float = 2e-3,
                      schedule: str = "constant", shift: int = 0, model: str = "cnn",
-                     seed: int = 0, hparams: dict[str, Any] | None = None,
+                     optimizer: str = "adam", seed: int = 0,
+                     hparams: dict[str, Any] | None = None,
                      out: str | os.PathLike | None = None,
                      device: str | torch.device | None = None, progress: bool = True,
                      ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train a fresh model with ``objective`` on ``data`` (Adam, seeded batches).
+    """Train a fresh model with ``objective`` on ``data`` (seeded batches).
 
     The loop is :func:`robust_training.engine.fit` on a :class:`ShuffledData`, so a run
     with ``out`` checkpoints and resumes, and runs under torchrun and on CUDA with AMP.
@@ -179,7 +180,9 @@ def train_classifier(objective: str, data: TrainData, *, epochs: float = 3,
     batch_size, lr, seed : int, float, int
         Optimisation settings; same seed, same model.
     schedule : str
-        ``"constant"`` learning rate, or ``"cosine"`` decay from ``lr`` to 0 over the run.
+        ``"constant"``, ``"cosine"`` or ``"step"`` (:func:`~robust_training.engine.scheduled_lr`).
+    optimizer : str
+        ``"adam"`` or ``"adadelta"`` (:data:`~robust_training.engine.OPTIMIZERS`).
     shift : int
         Random translation of every training image by up to ``shift`` pixels (0: none).
     model : str
@@ -208,8 +211,8 @@ def train_classifier(objective: str, data: TrainData, *, epochs: float = 3,
         steps = max(1, int(round(epochs * n / batch_size)))
     elif steps < 1:
         raise CausalKitError(f"steps must be >= 1, got {steps}")
-    config = FitConfig(objective=objective, steps=steps, lr=lr, schedule=schedule, seed=seed,
-                       model=model, hparams=dict(hparams or {}))
+    config = FitConfig(objective=objective, steps=steps, lr=lr, schedule=schedule,
+                       optimizer=optimizer, seed=seed, model=model, hparams=dict(hparams or {}))
     return fit(ShuffledData(data, batch_size, seed=seed, shift=shift), config, out,
                device=device, progress=progress)
 

@@ -101,7 +101,8 @@ def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
     ({"cgn_overrides": {"recon_pool": 0}}, "recon_pool"),
     ({"model": "vgg"}, "unknown model"),
     ({"cgn_aux_weight": -0.1}, "cgn_aux_weight"),
-    ({"schedule": "step"}, "schedule"),
+    ({"schedule": "linear"}, "schedule"),
+    ({"optimizer": "sgd"}, "optimizer"),
     ({"shift": -2}, "shift"),
 ])
 def test_pipeline_checks_its_settings_before_any_work(tmp_path, bad, match):
@@ -178,7 +179,9 @@ def test_random_translate_moves_whole_images_by_at_most_the_shift():
 def test_training_options_are_checked():
     data = TrainData.real_images(np.zeros((4, 3, 32, 32), np.uint8), [0, 1, 2, 3])
     with pytest.raises(CausalKitError, match="schedule"):
-        train_classifier("erm", data, steps=1, schedule="step", progress=False)
+        train_classifier("erm", data, steps=1, schedule="linear", progress=False)
+    with pytest.raises(CausalKitError, match="optimizer"):
+        train_classifier("erm", data, steps=1, optimizer="sgd", progress=False)
     with pytest.raises(CausalKitError, match="shift"):
         train_classifier("erm", data, steps=1, shift=-1, progress=False)
 
@@ -199,6 +202,38 @@ def test_cosine_schedule_ends_near_zero_and_changes_training():
     cos, _ = train_classifier("erm", data, schedule="cosine", **kw)
     assert not all(torch.equal(a, b) for a, b in zip(const.state_dict().values(),
                                                      cos.state_dict().values(), strict=True))
+
+
+def test_step_schedule_and_adadelta_follow_the_official_classifier():
+    from robust_training.engine import scheduled_lr
+
+    # StepLR(gamma=0.7) once per epoch over 10 epochs of 50 steps each
+    assert [scheduled_lr(1.0, s, 500, "step") for s in (0, 49, 50, 499)] == \
+        pytest.approx([1.0, 1.0, 0.7, 0.7 ** 9])
+    g = torch.Generator().manual_seed(1)
+    y = torch.randint(0, 10, (64,), generator=g)
+    x = torch.randint(0, 256, (64, 3, 32, 32), generator=g).to(torch.uint8)
+    data = TrainData.real_images(x.numpy(), y.numpy())
+    kw = dict(steps=6, batch_size=16, lr=1.0, schedule="step", progress=False)
+    a, _ = train_classifier("erm", data, optimizer="adadelta", **kw)
+    b, _ = train_classifier("erm", data, optimizer="adadelta", **kw)
+    c, _ = train_classifier("erm", data, **{**kw, "lr": 1e-3})
+    sa, sb, sc = (m.state_dict() for m in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)  # same seed, same model
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_paper_classifier_protocol_sets_the_official_settings_under_given_ones():
+    from robust_training.cgn_mnist import CLASSIFIER_PROTOCOLS, PipelineConfig
+
+    cfg = PipelineConfig.full("wildlife", classifier_protocol="paper")
+    for k, v in CLASSIFIER_PROTOCOLS["paper"].items():
+        assert getattr(cfg, k) == v
+    assert cfg.classifier_protocol == "paper" and cfg.cgn_overrides["recon_match"] == 8
+    assert PipelineConfig.full("colored", classifier_protocol="paper", epochs=2.0).epochs == 2.0
+    assert PipelineConfig.full("colored").optimizer == "adam"
+    with pytest.raises(CausalKitError, match="classifier protocol"):
+        PipelineConfig.full("colored", classifier_protocol="official")
 
 
 def test_cgn_heads_refuses_a_negative_aux_weight():

@@ -28,8 +28,13 @@ from causalkit.datasets.palettes import (
     DOUBLE_BG_PALETTE,
     DOUBLE_FG_PALETTE,
 )
-from causalkit.datasets.textures import load_texture_folder, procedural_textures
-from causalkit.datasets.variants import pad_digits, tie_to_label
+from causalkit.datasets.textures import (
+    PAPER_PAD,
+    load_texture_folder,
+    procedural_textures,
+    texture_banks,
+)
+from causalkit.datasets.variants import pad_digits, render_digits, tie_to_label, upscale_digits
 from causalkit.errors import DataError
 from causalkit.scm import StructuralCausalModel
 
@@ -315,3 +320,47 @@ def test_full_mnist_train_split():
     s = build_split("wildlife-mnist", "train", source=src, cache=False)
     assert s.images.shape == (60000, 3, 32, 32)
     assert np.unique(s.nuisances["digit"]).size == 60000
+
+
+def test_upscale_digits_is_torch_nearest_interpolation_then_the_official_threshold(src):
+    grey = src.train.images[:20]
+    want = torch.nn.functional.interpolate(torch.as_tensor(grey)[:, None].float(), (32, 32))
+    np.testing.assert_array_equal(upscale_digits(grey), want[:, 0].numpy().astype(np.uint8))
+    binary = upscale_digits(grey, binarise=True)
+    np.testing.assert_array_equal(binary, np.where(want[:, 0].numpy() / 255 > 0.1, 255, 0))
+    assert render_digits(grey, "pad").tolist() == pad_digits(grey).tolist()
+    with pytest.raises(DataError, match="rendering"):
+        render_digits(grey, "bicubic")
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_paper_rendering_draws_larger_hard_edged_digits_from_the_same_noise(src, variant):
+    pad = build(src, variant, n=100)
+    paper = build(src, variant, n=100, rendering="paper")
+    np.testing.assert_array_equal(pad.labels, paper.labels)  # same SCM noise
+    for k in pad.nuisances:
+        if k != "digit" and not k.endswith("offset"):
+            np.testing.assert_array_equal(pad.nuisances[k], paper.nuisances[k])
+    alpha = render_digits(src.train.images[paper.nuisances["digit"]], "paper",
+                          binarise=variant != "colored-mnist")
+    assert (alpha > 0).mean() > (pad_digits(src.train.images[pad.nuisances["digit"]]) > 0).mean()
+    if variant == "double-colored-mnist":  # binarised: every pixel is one of two colours
+        fg, bg = paper.nuisances["fg_color"], paper.nuisances["bg_color"]
+        on = np.rint(fg * 255)[:, :, None, None] * (alpha[:, None] > 0)
+        off = np.rint(bg * 255)[:, :, None, None] * (alpha[:, None] == 0)
+        np.testing.assert_array_equal(paper.images, (on + off).astype(np.uint8))
+
+
+def test_paper_rendering_has_its_own_cache_key_and_reflect_padded_textures(src, tmp_path):
+    a = build(src, "wildlife-mnist", n=20, cache=True, cache_dir=tmp_path)
+    b = build(src, "wildlife-mnist", n=20, cache=True, cache_dir=tmp_path, rendering="paper")
+    assert a.meta["cache_path"] != b.meta["cache_path"]
+    assert "rendering" not in a.meta and b.meta["rendering"] == "paper"
+    obj, _, _ = texture_banks(None, rendering="paper")
+    assert obj.shape == (10, 150 + 2 * PAPER_PAD, 150 + 2 * PAPER_PAD, 3)
+    np.testing.assert_array_equal(obj[:, PAPER_PAD:-PAPER_PAD, PAPER_PAD:-PAPER_PAD],
+                                  procedural_textures("stripes"))
+    np.testing.assert_array_equal(obj[:, 0], obj[:, 2 * PAPER_PAD])  # reflected row
+    assert b.nuisances["obj_offset"].max() <= 150 + 2 * PAPER_PAD - 32
+    with pytest.raises(DataError, match="rendering"):
+        build(src, "wildlife-mnist", n=20, rendering="soft")

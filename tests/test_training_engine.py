@@ -67,13 +67,13 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 
 def test_a_checkpoint_from_before_a_new_field_still_resumes(tmp_path):
-    # checkpoints written before FitConfig.schedule existed lack the field
+    # checkpoints written before FitConfig.schedule and .optimizer existed lack them
     cfg = FitConfig(objective="erm", steps=4, checkpoint_every=2)
     fit(_streams(), cfg, tmp_path, device="cpu", progress=False, stop_after=2)
     path = tmp_path / "checkpoint.pt"
     state = torch.load(path, weights_only=True)
     old = json.loads(state["config"])
-    del old["schedule"]
+    del old["schedule"], old["optimizer"]
     state["config"] = json.dumps(old, sort_keys=True)
     torch.save(state, path)
     _, info = fit(_streams(), cfg, tmp_path, device="cpu", progress=False)
@@ -82,7 +82,9 @@ def test_a_checkpoint_from_before_a_new_field_still_resumes(tmp_path):
         fit(_streams(), FitConfig(objective="erm", steps=4, schedule="cosine"), tmp_path,
             device="cpu", progress=False)
     with pytest.raises(CausalKitError, match="unknown schedule"):
-        FitConfig(schedule="step")
+        FitConfig(schedule="linear")
+    with pytest.raises(CausalKitError, match="unknown optimizer"):
+        FitConfig(optimizer="sgd")
 
 
 def test_training_learns_something(tmp_path):

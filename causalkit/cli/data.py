@@ -25,6 +25,9 @@ SIGMA_OPTION = typer.Option(None, "--sigma", help="Colour jitter standard deviat
 SEED_OPTION = typer.Option(0, "--seed", help="Freezes every split.")
 SOURCE_OPTION = typer.Option(None, "--source", help="MNIST source: mnist:DIR, download or "
                              "embedded (default: $CAUSALKIT_MNIST, the cache, else embedded).")
+RENDERING_OPTION = typer.Option("pad", "--rendering", help="'pad' (digits zero-padded, "
+                                 "grey levels kept) or 'paper' (the official CGN code's "
+                                 "images: upscaled, binarised digits).")
 TEXTURES_OPTION = typer.Option(None, "--textures", help="Wildlife: folder with object/ and "
                                "background/ (default $CAUSALKIT_TEXTURES, else procedural).")
 
@@ -52,6 +55,7 @@ def register(app: typer.Typer) -> None:
     def build(variant: str = VARIANT_ARG, rho: float = RHO_OPTION,
               sigma: float | None = SIGMA_OPTION, seed: int = SEED_OPTION,
               source: str | None = SOURCE_OPTION, textures: Path | None = TEXTURES_OPTION,
+              rendering: str = RENDERING_OPTION,
               split: list[str] = typer.Option(["train", "test", "ood"], "--split",
                                               help="Split(s) to build (repeatable)."),
               n: int | None = typer.Option(None, "--n", help="Samples per split "
@@ -70,7 +74,7 @@ def register(app: typer.Typer) -> None:
         for name in split:
             start = time.perf_counter()
             s = build_split(variant, name, rho=rho, sigma=sigma, seed=seed, source=src,
-                            textures=textures, n=n, cache=not no_cache)
+                            textures=textures, n=n, cache=not no_cache, rendering=rendering)
             seconds = time.perf_counter() - start
             path = s.meta.get("cache_path")
             if out is not None:
@@ -84,7 +88,7 @@ def register(app: typer.Typer) -> None:
             rows.append([name, len(s), record["aligned"], record["seconds"],
                          "yes" if record["cached"] else "no", path or "-"])
         report = {"variant": variant, "rho": rho, "sigma": s.meta["sigma"], "seed": seed,
-                  "source": src.name, "source_note": src.note,
+                  "rendering": rendering, "source": src.name, "source_note": src.note,
                   "textures": s.meta.get("textures_name"), "splits": records}
         write_report(out, "data_build.json", report)
         if json:
@@ -98,6 +102,7 @@ def register(app: typer.Typer) -> None:
     def show(variant: str = VARIANT_ARG, rho: float = RHO_OPTION,
              sigma: float | None = SIGMA_OPTION, seed: int = SEED_OPTION,
              source: str | None = SOURCE_OPTION, textures: Path | None = TEXTURES_OPTION,
+             rendering: str = RENDERING_OPTION,
              per_class: int = typer.Option(8, "--per-class", min=1, max=32,
                                            help="Samples per class and split."),
              out: Path | None = OUT_OPTION, json: bool = JSON_OPTION) -> None:
@@ -108,7 +113,8 @@ def register(app: typer.Typer) -> None:
 
         spec = get_variant(variant)
         src = _quiet_source(source)
-        kw = dict(rho=rho, sigma=sigma, seed=seed, source=src, textures=textures)
+        kw = dict(rho=rho, sigma=sigma, seed=seed, source=src, textures=textures,
+                  rendering=rendering)
         train = build_split(variant, "train", **kw)
         ood = build_split(variant, "ood", **kw)
         path = save_split_grid(train, ood, Path(out or ".") / f"{variant}.png",
@@ -118,7 +124,7 @@ def register(app: typer.Typer) -> None:
                                       f"{', '.join(spec.class_nodes)})",
                                       positions=dict(spec.positions))
         report = {"variant": variant, "png": str(path), "graph_png": str(graph_png),
-                  "source": src.name, "rho": rho, "seed": seed}
+                  "source": src.name, "rho": rho, "seed": seed, "rendering": rendering}
         write_report(out, f"data_show_{variant}.json", report)
         if json:
             emit_json(report)

@@ -36,6 +36,13 @@ def cgn_mnist(
                                "full uses $CAUSALKIT_MNIST or the cache)."),
     textures: Path = typer.Option(None, "--textures", help="Wildlife: folder with object/ "
                                   "and background/ textures (default: procedural)."),
+    rendering: str = typer.Option(None, "--rendering", help="'pad' (default: the digits "
+                                  "zero-padded, grey levels kept) or 'paper' (the official "
+                                  "code's images, which its checkpoints were trained on)."),
+    classifier_protocol: str = typer.Option(None, "--classifier-protocol", help="'ours' "
+                                            "(default: Adam, 6k steps) or 'paper' (the "
+                                            "official code's: Adadelta, 10 epochs of 100k "
+                                            "counterfactuals)."),
     cgn: str = typer.Option("train", "--cgn", help="'train' (our CGN), 'official' (the "
                             "authors' weights) or a path to generator.pt / ckp.pth."),
     official_root: Path = typer.Option(None, "--official-root", help="Folder of the "
@@ -81,7 +88,8 @@ def cgn_mnist(
         official_root=str(official_root) if official_root else None,
         cgn_iterations=cgn_iterations, n_generated=n_generated, epochs=epochs, steps=steps,
         seed=seed, cgn_recipe=recipe, counterfactuals=counterfactuals,
-        irm_penalty=irm_penalty, model=model, cgn_aux_weight=aux_weight,
+        irm_penalty=irm_penalty, model=model, cgn_aux_weight=aux_weight, rendering=rendering,
+        classifier_protocol=classifier_protocol,
     ).items() if v is not None}
     if epochs is not None and steps is None:
         overrides["steps"] = None  # --epochs replaces the preset's step budget

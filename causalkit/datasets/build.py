@@ -29,7 +29,7 @@ import numpy as np
 from causalkit.datasets.cache import cache_file, load_arrays, save_arrays
 from causalkit.datasets.mnist import MnistSource, data_home, resolve_source
 from causalkit.datasets.textures import texture_banks
-from causalkit.datasets.variants import VARIANTS, Variant
+from causalkit.datasets.variants import RENDERINGS, VARIANTS, Variant
 from causalkit.errors import DataError
 
 __all__ = ["SPLITS", "BiasedSplit", "build_split", "get_scm", "get_variant", "split_seed"]
@@ -85,20 +85,27 @@ def split_seed(seed: int, split: str) -> int:
     return int(np.random.SeedSequence([int(seed), group]).generate_state(1, np.uint64)[0] >> 1)
 
 
-def _textures_for(variant: Variant, textures: str | os.PathLike | None):
+def _check_rendering(rendering: str) -> None:
+    if rendering not in RENDERINGS:
+        raise DataError(f"unknown rendering {rendering!r}; choose one of {list(RENDERINGS)} "
+                        "('pad': ours, 'paper': the official CGN code's)")
+
+
+def _textures_for(variant: Variant, textures: str | os.PathLike | None,
+                  rendering: str = "pad"):
     if not variant.uses_textures:
         if textures is not None:
             raise DataError(f"{variant.name} uses no textures; leave textures unset")
         return None, None, None
     folder = textures if textures is not None else os.environ.get("CAUSALKIT_TEXTURES")
-    obj, bg, digest = texture_banks(folder)
+    obj, bg, digest = texture_banks(folder, rendering=rendering)
     name = f"folder:{Path(folder).expanduser().resolve()}" if folder else "procedural"
     return (obj, bg), name, digest
 
 
 def get_scm(variant: str, split: str = "train", *, rho: float = 1.0,
             sigma: float | None = None, source: str | MnistSource | None = None,
-            textures: str | os.PathLike | None = None) -> Any:
+            textures: str | os.PathLike | None = None, rendering: str = "pad") -> Any:
     """The SCM behind a split, for sampling, further interventions and counterfactuals.
 
     ``get_scm(v, s, ...).sample(n, seed=split_seed(seed, s))`` reproduces the samples
@@ -108,10 +115,12 @@ def get_scm(variant: str, split: str = "train", *, rho: float = 1.0,
     spec = get_variant(variant)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
-    tex, _, _ = _textures_for(spec, textures)
+    _check_rendering(rendering)
+    tex, _, _ = _textures_for(spec, textures, rendering)
     src = source if isinstance(source, MnistSource) else resolve_source(source)
     pool = src.train if split == "train" else src.test
-    scm = spec.scm(pool.images, pool.labels, rho=rho, sigma=sigma, textures=tex)
+    scm = spec.scm(pool.images, pool.labels, rho=rho, sigma=sigma, textures=tex,
+                   rendering=rendering)
     return spec.ood(scm) if split == "ood" else scm
 
 
@@ -120,7 +129,7 @@ def build_split(variant: str, split: str = "train", *, rho: float = 1.0,
                 source: str | MnistSource | None = None,
                 textures: str | os.PathLike | None = None, n: int | None = None,
                 cache: bool = True, cache_dir: str | os.PathLike | None = None,
-                ) -> BiasedSplit:
+                rendering: str = "pad") -> BiasedSplit:
     """Build one split of a variant, or load it from the on-disk cache.
 
     Parameters
@@ -147,6 +156,12 @@ def build_split(variant: str, split: str = "train", *, rho: float = 1.0,
         Number of samples; default the whole pool.
     cache, cache_dir
         Read and write ``cache_dir`` (default ``data_home()/"datasets"``).
+    rendering
+        ``"pad"`` (default): the 28x28 digits zero-padded, grey levels kept, textures
+        resized bilinearly. ``"paper"``: the official CGN code's images, which its
+        checkpoints and the paper's Table 2 come from (digits nearest-upscaled and, but
+        for colored MNIST, binarised; textures nearest-resized, crops reflect-padded);
+        see :data:`~causalkit.datasets.variants.RENDERINGS`.
     """
     spec = get_variant(variant)
     if split not in SPLITS:
@@ -156,12 +171,15 @@ def build_split(variant: str, split: str = "train", *, rho: float = 1.0,
     sigma = spec.check_params(rho, sigma)
     if n is not None and (not isinstance(n, (int, np.integer)) or n < 1):
         raise DataError(f"n must be a positive integer, got {n!r}")
-    tex, tex_name, tex_digest = _textures_for(spec, textures)
+    _check_rendering(rendering)
+    tex, tex_name, tex_digest = _textures_for(spec, textures, rendering)
     src = source if isinstance(source, MnistSource) else resolve_source(source)
     pool = src.train if split == "train" else src.test
     n = len(pool) if n is None else n
     key = {"variant": spec.name, "split": split, "rho": float(rho), "sigma": sigma,
            "seed": int(seed), "source": src.fingerprint, "textures": tex_digest, "n": int(n)}
+    if rendering != "pad":  # keeps the cache keys of splits built before the option
+        key["rendering"] = rendering
     meta = {**key, "source_name": src.name, "source_note": src.note,
             "textures_name": tex_name}
     path = cache_file(Path(cache_dir) if cache_dir else data_home() / "datasets", key)
@@ -171,7 +189,8 @@ def build_split(variant: str, split: str = "train", *, rho: float = 1.0,
         return _from_arrays(arrays, {**stored, "cache_path": str(path), "cached": True})
 
     start = time.perf_counter()
-    scm = spec.scm(pool.images, pool.labels, rho=rho, sigma=sigma, textures=tex)
+    scm = spec.scm(pool.images, pool.labels, rho=rho, sigma=sigma, textures=tex,
+                   rendering=rendering)
     if split == "ood":
         scm = spec.ood(scm)
     samples = scm.sample(int(n), seed=split_seed(seed, split))

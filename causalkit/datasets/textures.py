@@ -16,16 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
+from causalkit.datasets.variants import RENDERINGS
 from causalkit.errors import DataError
 
-__all__ = ["TEXTURE_SIZE", "load_texture_folder", "procedural_textures", "texture_banks"]
+__all__ = ["TEXTURE_SIZE", "PAPER_PAD", "load_texture_folder", "procedural_textures",
+           "texture_banks"]
 
 TEXTURE_SIZE = 150
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-def load_texture_folder(folder: str | os.PathLike, size: int = TEXTURE_SIZE) -> np.ndarray:
-    """Load ten class textures from ``folder``, resized to ``size x size``.
+def load_texture_folder(folder: str | os.PathLike, size: int = TEXTURE_SIZE,
+                        resample: str = "bilinear") -> np.ndarray:
+    """Load ten class textures from ``folder``, resized to ``size x size`` (``resample``:
+    ``"bilinear"``, or ``"nearest"`` as the official CGN code does).
 
     Raises
     ------
@@ -50,12 +54,14 @@ def load_texture_folder(folder: str | os.PathLike, size: int = TEXTURE_SIZE) -> 
                    f"several images for one class: {doubled}")
         raise DataError(f"texture folder {folder} needs its ten images, one per class, "
                         f"named with the class digit first (0_*.jpg .. 9_*.jpg): {problem}")
+    if resample not in ("bilinear", "nearest"):
+        raise DataError(f"unknown resample {resample!r}; use 'bilinear' or 'nearest'")
+    mode = getattr(Image.Resampling, resample.upper())
     bank = np.empty((10, size, size, 3), dtype=np.uint8)
     for k in range(10):
         try:
             with Image.open(by_class[k][0]) as im:
-                bank[k] = np.asarray(im.convert("RGB").resize((size, size),
-                                                              Image.Resampling.BILINEAR))
+                bank[k] = np.asarray(im.convert("RGB").resize((size, size), mode))
         except OSError as exc:
             raise DataError(f"cannot read texture {by_class[k][0]}: {exc}") from None
     return bank
@@ -116,13 +122,22 @@ def _hsv(h: float, s: float, v: float) -> tuple[float, float, float]:
     return colorsys.hsv_to_rgb(h, s, v)
 
 
-def texture_banks(folder: str | os.PathLike | None,
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+#: reflect padding of the official Wildlife loader's crops (RandomCrop(32, padding=3))
+PAPER_PAD = 3
+
+
+def texture_banks(folder: str | os.PathLike | None, seed: int = 0,
+                  rendering: str = "pad") -> tuple[np.ndarray, np.ndarray, str]:
     """The object and background banks and a short fingerprint of their bytes.
 
     ``folder`` holds ``object/`` and ``background/`` (CGN's layout); ``None`` gives the
-    procedural stripes and veins.
+    procedural stripes and veins. ``rendering="paper"`` follows the official loader:
+    nearest-neighbour resizing, and a reflect padding of :data:`PAPER_PAD` pixels, so
+    that a 32x32 patch may reach past the texture's edge.
     """
+    if rendering not in RENDERINGS:
+        raise DataError(f"unknown rendering {rendering!r}; choose one of {list(RENDERINGS)}")
+    resample = "nearest" if rendering == "paper" else "bilinear"
     if folder is None:
         obj, bg = procedural_textures("stripes", seed), procedural_textures("veins", seed)
     else:
@@ -130,7 +145,10 @@ def texture_banks(folder: str | os.PathLike | None,
         if not folder.is_dir():
             raise DataError(f"texture folder {folder} does not exist; it must hold object/ "
                             "and background/ with ten images each (CGN's layout)")
-        obj = load_texture_folder(folder / "object")
-        bg = load_texture_folder(folder / "background")
+        obj = load_texture_folder(folder / "object", resample=resample)
+        bg = load_texture_folder(folder / "background", resample=resample)
+    if rendering == "paper":
+        obj, bg = (np.pad(b, ((0, 0), (PAPER_PAD,) * 2, (PAPER_PAD,) * 2, (0, 0)),
+                          mode="reflect") for b in (obj, bg))
     digest = hashlib.sha256(obj.tobytes() + bg.tobytes()).hexdigest()[:16]
     return obj, bg, digest

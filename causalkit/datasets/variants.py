@@ -40,7 +40,8 @@ from causalkit.datasets.palettes import COLORED_PALETTE, DOUBLE_BG_PALETTE, DOUB
 from causalkit.errors import DataError
 
 __all__ = ["Variant", "ColoredMNIST", "DoubleColoredMNIST", "WildlifeMNIST", "VARIANTS",
-           "IMAGE_SIZE", "PATCH", "pad_digits", "tie_to_label", "uniform_classes"]
+           "IMAGE_SIZE", "PATCH", "RENDERINGS", "pad_digits", "upscale_digits", "render_digits",
+           "tie_to_label", "uniform_classes"]
 
 IMAGE_SIZE = 32
 PATCH = 32
@@ -55,6 +56,38 @@ def pad_digits(images: np.ndarray) -> np.ndarray:
     if dy < 0 or dx < 0:
         raise DataError(f"digits of shape {images.shape[1:]} are larger than 32x32")
     return np.pad(images, ((0, 0), (dy // 2, dy - dy // 2), (dx // 2, dx - dx // 2)))
+
+
+def upscale_digits(images: np.ndarray, binarise: bool = False) -> np.ndarray:
+    """Nearest-neighbour resize of ``(N, 28, 28)`` digits to ``(N, 32, 32)``, as the
+    official CGN code does (``F.interpolate``'s default mode: source pixel
+    ``floor(i * 28 / 32)``); ``binarise`` then sets every pixel above 0.1 x 255 to 255
+    and the rest to 0 (its double-colored and Wildlife loaders)."""
+    if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        rows = np.floor(np.arange(IMAGE_SIZE) * images.shape[1] / IMAGE_SIZE).astype(int)
+        cols = np.floor(np.arange(IMAGE_SIZE) * images.shape[2] / IMAGE_SIZE).astype(int)
+        images = images[:, rows][:, :, cols]
+    if binarise:
+        images = np.where(images > 25.5, 255, 0).astype(np.uint8)
+    return images
+
+
+#: How the grey digits become 32x32 alpha masks. ``pad`` (ours, the default) keeps
+#: MNIST's strokes and grey levels exactly; ``paper`` is the official CGN code's
+#: rendering, which the paper's figures and the official checkpoints come from:
+#: digits nearest-upscaled to 32x32, binarised except on colored MNIST (whose official
+#: loader resizes a precomputed array and does not binarise it).
+RENDERINGS = ("pad", "paper")
+
+
+def render_digits(images: np.ndarray, rendering: str = "pad",
+                  binarise: bool = False) -> np.ndarray:
+    """The ``(N, 32, 32)`` alpha masks of grey digits under a rendering (:data:`RENDERINGS`)."""
+    if rendering == "pad":
+        return pad_digits(images)
+    if rendering == "paper":
+        return upscale_digits(images, binarise=binarise)
+    raise DataError(f"unknown rendering {rendering!r}; choose one of {list(RENDERINGS)}")
 
 
 def tie_to_label(label: np.ndarray, u: np.ndarray, rho: float) -> np.ndarray:
@@ -121,6 +154,8 @@ class Variant:
     roles: ClassVar[Mapping[str, str]]
     default_sigma: ClassVar[float | None] = None
     uses_textures: ClassVar[bool] = False
+    #: the official loader binarises the digits (rendering ``paper``)
+    paper_binarises: ClassVar[bool] = True
     description: ClassVar[str] = ""
     #: Node positions (x, y) for drawing the graph (docs, ``causalkit data show``).
     positions: ClassVar[Mapping[str, tuple[float, float]]] = {}
@@ -148,7 +183,7 @@ class Variant:
 
     def scm(self, digits: np.ndarray, labels: np.ndarray, *, rho: float = 1.0,
             sigma: float | None = None, textures: tuple[np.ndarray, np.ndarray] | None = None,
-            ) -> Any:
+            rendering: str = "pad") -> Any:
         """The variant's SCM over a pool of grey ``digits`` (N, 28|32, 28|32) and ``labels``.
 
         Parameters
@@ -159,11 +194,14 @@ class Variant:
             Standard deviation of the colour jitter (colour variants only).
         textures
             ``(object_bank, background_bank)``, each (10, S, S, 3) uint8 (Wildlife only).
+        rendering
+            How digits become alpha masks (:data:`RENDERINGS`, :func:`render_digits`).
         """
         from causalkit.scm import StructuralCausalModel
 
         sigma = self.check_params(rho, sigma)
-        alpha_pool = pad_digits(np.asarray(digits, dtype=np.uint8))
+        alpha_pool = render_digits(np.asarray(digits, dtype=np.uint8), rendering,
+                                   binarise=self.paper_binarises)
         labels = np.asarray(labels, dtype=np.int64)
         mech, noise = self._mechanisms(rho=float(rho), sigma=sigma, textures=textures)
         mech = {"digit": lambda pa, u: u,
@@ -212,6 +250,7 @@ class ColoredMNIST(Variant):
     roles = {"digit": "object", "label": "label", "fg_class": "nuisance",
              "fg_color": "nuisance", "image": "image"}
     default_sigma = float(np.sqrt(0.020))
+    paper_binarises = False
     positions = {"digit": (0, 1.4), "label": (0, 0), "fg_class": (1, 0), "fg_color": (2, 0),
                  "image": (3, 1.4)}
     description = "digit stroke coloured by class (jitter std sqrt(0.020)), black background"
