@@ -42,6 +42,7 @@ def main() -> None:
     p.add_argument("--rho", type=float, default=0.1)
     p.add_argument("--steps", type=int, default=None, help="default: the full preset's")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--rendering", default="pad", help="pad | paper (the official code's)")
     a = p.parse_args()
 
     import torch
@@ -57,8 +58,9 @@ def main() -> None:
     cfg = PipelineConfig.full("double-colored", seed=a.seed)
     steps = a.steps or cfg.steps
     train = build_split("double-colored-mnist", "train", rho=a.rho, seed=a.seed,
-                        source=a.source)
-    ood = build_split("double-colored-mnist", "ood", seed=a.seed, source=a.source)
+                        source=a.source, rendering=a.rendering)
+    ood = build_split("double-colored-mnist", "ood", seed=a.seed, source=a.source,
+                      rendering=a.rendering)
     labels, vis = np.asarray(ood.labels), visible(np.asarray(ood.images))
     t0 = time.perf_counter()
     cnn, _ = train_classifier("erm", TrainData.real_images(train.images, train.labels),
@@ -66,19 +68,21 @@ def main() -> None:
                               schedule=cfg.schedule, shift=cfg.shift, model=cfg.model,
                               seed=a.seed, device="cpu")
     seconds = time.perf_counter() - t0
-    lenet, _ = train_oracle(a.source, ROOT / "runs" / "oracle_lenet")
-    lenet_pred = classify(lenet, to_float(torch.as_tensor(np.asarray(ood.images)))).numpy()
     record = {
         "variant": "double-colored", "seed": a.seed, "rho": a.rho, "source": a.source,
+        "rendering": a.rendering,
         "visible_fraction": round(float(vis.mean()), 4),
         "cnn": {"model": cfg.model, "steps": steps, "lr": cfg.lr,
                 "batch_size": cfg.batch_size, "seconds": round(seconds, 1),
                 **_scores(predict(cnn, ood.images), labels, vis)},
-        "lenet_oracle": {"steps": 800, **_scores(lenet_pred, labels, vis)},
         "machine": machine_info(),
     }
+    if a.rendering == "pad":  # the LeNet oracle is trained on this rendering
+        lenet, _ = train_oracle(a.source, ROOT / "runs" / "oracle_lenet")
+        lenet_pred = classify(lenet, to_float(torch.as_tensor(np.asarray(ood.images)))).numpy()
+        record["lenet_oracle"] = {"steps": 800, **_scores(lenet_pred, labels, vis)}
     append_record(RESULTS, record)
-    print({k: record[k] for k in ("seed", "visible_fraction", "cnn", "lenet_oracle")})
+    print({k: record.get(k) for k in ("seed", "visible_fraction", "cnn", "lenet_oracle")})
 
 
 if __name__ == "__main__":
