@@ -100,12 +100,16 @@ def summary() -> None:
     from dataclasses import asdict
 
     from generators.cgn.train import CGNTrainConfig
+    from robust_training.cgn_mnist import PipelineConfig
 
     records = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     defaults = asdict(CGNTrainConfig())
+    # a pipeline field added later (rendering, optimizer, ...) counts as its default
+    pipeline_defaults = asdict(PipelineConfig())
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in records:
-        cfg = {k: v for k, v in r["config"].items() if k not in ("seed", "irm_penalty")}
+        cfg = {k: v for k, v in {**pipeline_defaults, **r["config"]}.items()
+               if k not in ("seed", "irm_penalty")}
         # the CGN's settings as today's config reads them: a field added later counts
         # as its default, one removed since is dropped (its non-default uses are
         # still in the pipeline config's cgn_overrides)
@@ -117,8 +121,10 @@ def summary() -> None:
     for runs in groups.values():
         cfg = runs[0]["config"]
         seeds = sorted(r["config"]["seed"] for r in runs)
+        extra = "".join(f", {k}={cfg[k]}" for k in ("rendering", "classifier_protocol")
+                        if cfg.get(k, pipeline_defaults[k]) != pipeline_defaults[k])
         print(f"\n{runs[0]['variant']} [cgn={cfg['cgn']}, recipe={cfg.get('cgn_recipe')}, "
-              f"{runs[0]['source']}] seeds={seeds}")
+              f"{runs[0]['source']}{extra}] seeds={seeds}")
         for method in runs[0]["results"]:
             if not method.startswith("irm"):
                 print(_row(method, runs))
