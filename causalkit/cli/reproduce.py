@@ -40,7 +40,7 @@ def cgn_mnist(
                                   "zero-padded, grey levels kept) or 'paper' (the official "
                                   "code's images, which its checkpoints were trained on)."),
     classifier_protocol: str = typer.Option(None, "--classifier-protocol", help="'ours' "
-                                            "(default: Adam, 6k steps) or 'paper' (the "
+                                            "(default: Adam, constant rate) or 'paper' (the "
                                             "official code's: Adadelta, 10 epochs of 100k "
                                             "counterfactuals)."),
     cgn: str = typer.Option("train", "--cgn", help="'train' (our CGN), 'official' (the "

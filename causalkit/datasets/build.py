@@ -29,7 +29,7 @@ import numpy as np
 from causalkit.datasets.cache import cache_file, load_arrays, save_arrays
 from causalkit.datasets.mnist import MnistSource, data_home, resolve_source
 from causalkit.datasets.textures import texture_banks
-from causalkit.datasets.variants import RENDERINGS, VARIANTS, Variant
+from causalkit.datasets.variants import VARIANTS, Variant, check_rendering
 from causalkit.errors import DataError
 
 __all__ = ["SPLITS", "BiasedSplit", "build_split", "get_scm", "get_variant", "split_seed"]
@@ -85,12 +85,6 @@ def split_seed(seed: int, split: str) -> int:
     return int(np.random.SeedSequence([int(seed), group]).generate_state(1, np.uint64)[0] >> 1)
 
 
-def _check_rendering(rendering: str) -> None:
-    if rendering not in RENDERINGS:
-        raise DataError(f"unknown rendering {rendering!r}; choose one of {list(RENDERINGS)} "
-                        "('pad': ours, 'paper': the official CGN code's)")
-
-
 def _textures_for(variant: Variant, textures: str | os.PathLike | None,
                   rendering: str = "pad"):
     if not variant.uses_textures:
@@ -115,7 +109,7 @@ def get_scm(variant: str, split: str = "train", *, rho: float = 1.0,
     spec = get_variant(variant)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
-    _check_rendering(rendering)
+    check_rendering(rendering)
     tex, _, _ = _textures_for(spec, textures, rendering)
     src = source if isinstance(source, MnistSource) else resolve_source(source)
     pool = src.train if split == "train" else src.test
@@ -171,7 +165,7 @@ def build_split(variant: str, split: str = "train", *, rho: float = 1.0,
     sigma = spec.check_params(rho, sigma)
     if n is not None and (not isinstance(n, (int, np.integer)) or n < 1):
         raise DataError(f"n must be a positive integer, got {n!r}")
-    _check_rendering(rendering)
+    check_rendering(rendering)
     tex, tex_name, tex_digest = _textures_for(spec, textures, rendering)
     src = source if isinstance(source, MnistSource) else resolve_source(source)
     pool = src.train if split == "train" else src.test

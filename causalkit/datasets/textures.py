@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from causalkit.datasets.variants import RENDERINGS
+from causalkit.datasets.variants import check_rendering
 from causalkit.errors import DataError
 
 __all__ = ["TEXTURE_SIZE", "PAPER_PAD", "load_texture_folder", "procedural_textures",
@@ -135,8 +135,7 @@ def texture_banks(folder: str | os.PathLike | None, seed: int = 0,
     nearest-neighbour resizing, and a reflect padding of :data:`PAPER_PAD` pixels, so
     that a 32x32 patch may reach past the texture's edge.
     """
-    if rendering not in RENDERINGS:
-        raise DataError(f"unknown rendering {rendering!r}; choose one of {list(RENDERINGS)}")
+    check_rendering(rendering)
     resample = "nearest" if rendering == "paper" else "bilinear"
     if folder is None:
         obj, bg = procedural_textures("stripes", seed), procedural_textures("veins", seed)

@@ -26,7 +26,8 @@ the counterfactual of the test split with its nuisances re-drawn.
 
 Images are 3x32x32 uint8: the 28x28 digits are zero-padded by two pixels on each side
 (no resampling, so strokes keep MNIST's exact grey levels); the digit mask is the grey
-level divided by 255.
+level divided by 255. ``rendering="paper"`` draws them as the official CGN code does
+instead (:data:`RENDERINGS`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from causalkit.datasets.palettes import COLORED_PALETTE, DOUBLE_BG_PALETTE, DOUB
 from causalkit.errors import DataError
 
 __all__ = ["Variant", "ColoredMNIST", "DoubleColoredMNIST", "WildlifeMNIST", "VARIANTS",
-           "IMAGE_SIZE", "PATCH", "RENDERINGS", "pad_digits", "upscale_digits", "render_digits",
-           "tie_to_label", "uniform_classes"]
+           "IMAGE_SIZE", "PATCH", "RENDERINGS", "check_rendering", "pad_digits", "upscale_digits",
+           "render_digits", "tie_to_label", "uniform_classes"]
 
 IMAGE_SIZE = 32
 PATCH = 32
@@ -80,14 +81,18 @@ def upscale_digits(images: np.ndarray, binarise: bool = False) -> np.ndarray:
 RENDERINGS = ("pad", "paper")
 
 
+def check_rendering(rendering: str) -> None:
+    """Raise :class:`DataError` unless ``rendering`` is one of :data:`RENDERINGS`."""
+    if rendering not in RENDERINGS:
+        raise DataError(f"unknown rendering {rendering!r}; choose one of {list(RENDERINGS)} "
+                        "('pad': ours, 'paper': the official CGN code's)")
+
+
 def render_digits(images: np.ndarray, rendering: str = "pad",
                   binarise: bool = False) -> np.ndarray:
     """The ``(N, 32, 32)`` alpha masks of grey digits under a rendering (:data:`RENDERINGS`)."""
-    if rendering == "pad":
-        return pad_digits(images)
-    if rendering == "paper":
-        return upscale_digits(images, binarise=binarise)
-    raise DataError(f"unknown rendering {rendering!r}; choose one of {list(RENDERINGS)}")
+    check_rendering(rendering)
+    return upscale_digits(images, binarise) if rendering == "paper" else pad_digits(images)
 
 
 def tie_to_label(label: np.ndarray, u: np.ndarray, rho: float) -> np.ndarray:

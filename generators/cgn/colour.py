@@ -17,7 +17,9 @@ How much it can give: on full Wildlife MNIST, with histograms of the true textur
 images, ``p > 0.5`` finds the digit with a mean IoU of 0.78 (median 0.86); with 32
 draws per class of a CGN whose own abducted masks reach 0.52, it already gives 0.61.
 Smoothing ``p`` over 3 x 3 pixels lowered the oracle's IoU to 0.63: the strokes are
-thin.
+thin. Trained in (``CGNTrainConfig.recon_colour``) it helped one Wildlife seed and hurt
+another as much (the masks grew; docs, "A colour target for the abducted mask"), so it
+is off by default.
 """
 
 from __future__ import annotations
