@@ -103,6 +103,7 @@ def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
     ({"cgn_aux_weight": -0.1}, "cgn_aux_weight"),
     ({"schedule": "linear"}, "schedule"),
     ({"optimizer": "sgd"}, "optimizer"),
+    ({"rendering": "soft"}, "rendering"),
     ({"shift": -2}, "shift"),
 ])
 def test_pipeline_checks_its_settings_before_any_work(tmp_path, bad, match):
