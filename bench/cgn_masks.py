@@ -93,7 +93,6 @@ def main() -> None:
     from causalkit.datasets import build_split
     from causalkit.datasets.build import get_variant
     from causalkit.datasets.mnist import resolve_source
-    from causalkit.datasets.variants import render_digits
     from generators.cgn.checkpoint import load_generator
     from generators.cgn.encoder import load_encoder
     from generators.cgn.images import save_grid, to_float
@@ -114,8 +113,8 @@ def main() -> None:
                         source=cfg["source"], rendering=rendering,
                         textures=cfg["textures"] if res["variant"] == "wildlife" else None)
     pick = np.random.default_rng(0).permutation(len(train))[:args.n]
-    digits = render_digits(resolve_source(cfg["source"]).train.images, rendering,
-                           binarise=get_variant(name).paper_binarises)
+    digits = get_variant(name).alpha_masks(resolve_source(cfg["source"]).train.images,
+                                           rendering)
     truth = digits[train.nuisances["digit"][pick]] > 127
     cgn = load_generator(run / "cgn" / "generator.pt")
     enc = load_encoder(run / "cgn" / "encoder.pt")

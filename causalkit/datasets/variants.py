@@ -205,8 +205,7 @@ class Variant:
         from causalkit.scm import StructuralCausalModel
 
         sigma = self.check_params(rho, sigma)
-        alpha_pool = render_digits(np.asarray(digits, dtype=np.uint8), rendering,
-                                   binarise=self.paper_binarises)
+        alpha_pool = self.alpha_masks(digits, rendering)
         labels = np.asarray(labels, dtype=np.int64)
         mech, noise = self._mechanisms(rho=float(rho), sigma=sigma, textures=textures)
         mech = {"digit": lambda pa, u: u,
@@ -214,6 +213,12 @@ class Variant:
         mech["image"] = self._image_mechanism(alpha_pool, textures)
         noise = {"digit": _digit_noise(len(labels)), **noise}
         return StructuralCausalModel(self.graph(), mech, noise)
+
+    def alpha_masks(self, digits: np.ndarray, rendering: str = "pad") -> np.ndarray:
+        """The 32x32 uint8 alpha masks this variant draws grey ``digits`` with (255 =
+        digit), under ``rendering`` (:func:`render_digits`)."""
+        return render_digits(np.asarray(digits, dtype=np.uint8), rendering,
+                             binarise=self.paper_binarises)
 
     def ood(self, scm: Any) -> Any:
         """``scm`` under do(every nuisance class := uniform over 0..9)."""
