@@ -245,7 +245,9 @@ def _recon_losses(cgn: MnistCGN, enc: MnistCGNEncoder, texture: RandomTextureLos
     mu, logvar = enc(x, y)
     u = list(enc.sample(mu, logvar, gen).unbind(1))
     u += [cgn.sample_noise(len(x), gen) for _ in range(3 - len(u))]  # prior for the rest
-    draws = config.recon_match or (COLOUR_DRAWS if config.recon_colour else 0)
+    # the colour target alone needs no draws in the warm-up, where it is off
+    use_colour = bool(config.recon_colour) and not warmup
+    draws = config.recon_match or (COLOUR_DRAWS if use_colour else 0)
     if draws:
         classes, slot = torch.unique(y, return_inverse=True)
         banks = _texture_draws(cgn, classes, draws, gen)
@@ -274,7 +276,7 @@ def _recon_losses(cgn: MnistCGN, enc: MnistCGNEncoder, texture: RandomTextureLos
         losses["recon_features"] = (config.lambda_recon * config.recon_features
                                     * F.mse_loss(_texture_energy(texture, out.image),
                                                  _texture_energy(texture, x)))
-    if config.recon_colour and not warmup:
+    if use_colour:
         fg, bg = (colour_histograms(images) for _, images in banks)
         losses["recon_colour"] = config.recon_colour * mask_posterior_loss(
             out.mask, colour_posterior(x, fg[slot], bg[slot]))
