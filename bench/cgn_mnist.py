@@ -89,6 +89,10 @@ def _numbers_as_floats(value: object) -> object:
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+def _device_type(record: dict) -> str:
+    return record.get("device", "cpu").split(":")[0]  # records before the field: CPU
+
+
 def summary() -> None:
     """Mean +- std over the runs whose settings (pipeline and CGN training) agree except
     for the seed.
@@ -116,13 +120,18 @@ def summary() -> None:
         cgn_cfg = ({**defaults, **{k: v for k, v in r["cgn_train_config"].items()
                                    if k in defaults}} if r.get("cgn_train_config") else {})
         cgn_cfg.pop("seed", None)
-        key = [r["source"], cfg, cgn_cfg]  # the CGN recipe's full settings
+        # the CGN recipe's full settings; runs on a GPU never average with CPU runs
+        key = [r["source"], _device_type(r), cfg, cgn_cfg]
         groups[json.dumps(_numbers_as_floats(key), sort_keys=True)].append(r)
     for runs in groups.values():
         cfg = runs[0]["config"]
         seeds = sorted(r["config"]["seed"] for r in runs)
         extra = "".join(f", {k}={cfg[k]}" for k in ("rendering", "classifier_protocol")
                         if cfg.get(k, pipeline_defaults[k]) != pipeline_defaults[k])
+        if cfg["cgn"] == "train":
+            extra += f", {cfg['cgn_iterations']} CGN iterations at ngf {cfg['cgn_ngf']}"
+        if _device_type(runs[0]) != "cpu":
+            extra += f", device={_device_type(runs[0])}"
         print(f"\n{runs[0]['variant']} [cgn={cfg['cgn']}, recipe={cfg.get('cgn_recipe')}, "
               f"{runs[0]['source']}{extra}] seeds={seeds}")
         for method in runs[0]["results"]:
