@@ -23,12 +23,27 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        # the kernels torch picked: results of the same seed differ between capabilities
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cuda": torch.cuda.is_available(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    model = _cpu_model()
+    if model:
+        info["cpu_model"] = model
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux
+        pass
+    return None
 
 
 def append_record(path: str | Path, record: dict[str, Any]) -> None:
