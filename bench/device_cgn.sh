@@ -7,9 +7,11 @@
 #
 #   mkdir -p device_carry && cp -r ../shared/data/{mnist,textures,cgn_official} device_carry/
 #   bash bench/device_cgn.sh            # on the device, with carry=["device_carry"]
+#   JOBS=wildlife_w32 SEEDS="1 2" bash bench/device_cgn.sh     # two more seeds of one run
 #
-# JOBS selects runs by name (default: all) and SEED their seed; each writes to
-# runs/JOB-sSEED, which a rerun on the still-warm machine resumes. LIMIT caps each run's
+# JOBS selects runs by name (default: all) and SEEDS their seeds (default 0; every job
+# runs once per seed); each writes to runs/JOB-sSEED, which a rerun on the still-warm
+# machine resumes. LIMIT caps each run's
 # seconds, so that a run that outgrows the lease still leaves the others' records. A
 # traceback in any log within the first FAILFAST seconds stops every run: a CUDA bug
 # then costs a minute of device time, not the whole lease. What comes back: machine.txt,
@@ -25,7 +27,7 @@ FAILFAST=${FAILFAST:-75}
 DEVICE=${DEVICE:-cuda}
 THREADS=${THREADS:-3}
 JOBS=${JOBS:-ddp colored double wildlife wildlife_w32}
-SEED=${SEED:-0}
+SEEDS=${SEEDS:-0}
 LOGS=$OUT/logs
 mkdir -p "$LOGS" runs
 # bench/cgn_mnist.py reads ../shared/data; point it at the carried copy
@@ -49,19 +51,22 @@ declare -A ARGS=(
   [smoke]="--variant colored --n-train 2000 --cgn-iterations 30 --n-generated 500 --steps 30 --methods original,cgn"
 )
 pids=()
-for job in $JOBS; do
+names=()
+for seed in $SEEDS; do for job in $JOBS; do
+  name=$job-s$seed
+  names+=("$name")
   if [ "$job" = ddp ]; then  # the training loop under torchrun: nccl on CUDA, gloo on CPU
     timeout "$LIMIT" torchrun --standalone --nproc_per_node 1 -m causalkit train --method erm \
       --data colored-mnist --rho 1 --source mnist:device_carry/mnist --n-train 4000 \
-      --steps 200 --device "$DEVICE" --seed "$SEED" --out "runs/ddp-s$SEED" --json \
-      > "$LOGS/$job.log" 2>&1 &
+      --steps 200 --device "$DEVICE" --seed "$seed" --out "runs/$name" --json \
+      > "$LOGS/$name.log" 2>&1 &
   else
     # shellcheck disable=SC2086
     timeout "$LIMIT" python bench/cgn_mnist.py --device "$DEVICE" --threads "$THREADS" \
-      --seed "$SEED" --out "runs/$job-s$SEED" ${ARGS[$job]} > "$LOGS/$job.log" 2>&1 &
+      --seed "$seed" --out "runs/$name" ${ARGS[$job]} > "$LOGS/$name.log" 2>&1 &
   fi
   pids+=($!)
-done
+done; done
 
 start=$SECONDS
 while [ $((SECONDS - start)) -lt "$FAILFAST" ]; do
@@ -74,8 +79,8 @@ while [ $((SECONDS - start)) -lt "$FAILFAST" ]; do
 done
 for p in "${pids[@]}"; do wait "$p"; echo "pid $p exited $?"; done
 
-for job in $JOBS; do
-  echo "== $job"; tr '\r' '\n' < "$LOGS/$job.log" | grep -v "it/s\|s/it" | tail -25
+for name in "${names[@]}"; do
+  echo "== $name"; tr '\r' '\n' < "$LOGS/$name.log" | grep -v "it/s\|s/it" | tail -25
 done
 cp bench/results/cgn_mnist.json "$OUT/" 2>/dev/null
 tar czf "$OUT/runs.tgz" --ignore-failed-read -C "$OUT" logs -C "$PWD" runs/*/results.json \
