@@ -94,8 +94,8 @@ def _device_type(record: dict) -> str:
 
 
 def summary() -> None:
-    """Mean +- std over the runs whose settings (pipeline and CGN training) agree except
-    for the seed.
+    """Mean +- std over the runs whose settings (pipeline and CGN training) and device
+    type agree except for the seed (the same seed trains differently on a GPU).
 
     ``irm_penalty`` changes only the IRM rows, so runs that differ in it share a group
     and their IRM rows are averaged per penalty (records from before the option
