@@ -130,8 +130,9 @@ def summary() -> None:
                         if cfg.get(k, pipeline_defaults[k]) != pipeline_defaults[k])
         if cfg["cgn"] == "train":
             extra += f", {cfg['cgn_iterations']} CGN iterations at ngf {cfg['cgn_ngf']}"
-        if _device_type(runs[0]) != "cpu":
-            extra += f", device={_device_type(runs[0])}"
+        device = _device_type(runs[0])  # one per group: it is part of the key
+        if device != "cpu":
+            extra += f", device={device}"
         print(f"\n{runs[0]['variant']} [cgn={cfg['cgn']}, recipe={cfg.get('cgn_recipe')}, "
               f"{runs[0]['source']}{extra}] seeds={seeds}")
         for method in runs[0]["results"]:

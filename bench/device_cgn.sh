@@ -11,10 +11,10 @@
 #
 # JOBS selects runs by name (default: all) and SEEDS their seeds (default 0; every job
 # runs once per seed); each writes to runs/JOB-sSEED, which a rerun on the still-warm
-# machine resumes. LIMIT caps each run's
-# seconds, so that a run that outgrows the lease still leaves the others' records. A
-# traceback in any log within the first FAILFAST seconds stops every run: a CUDA bug
-# then costs a minute of device time, not the whole lease. What comes back: machine.txt,
+# machine resumes. LIMIT caps each run's seconds, so that a run that outgrows the lease
+# still leaves the others' records. A traceback in any log within the first FAILFAST
+# seconds stops every run: a CUDA bug then costs a minute of device time, not the whole
+# lease. What comes back: machine.txt,
 # cgn_mnist.json (the results file with the new records at its end), runs.tgz (logs,
 # results, tables, grids, CGN logs and samples) and weights.tgz (each CGN's generator
 # and encoder, so that a run stopped at its cap can be finished on a CPU).
