@@ -117,6 +117,9 @@ class MultiStream:
             raise CausalKitError(f"stream kinds must be distinct, got {kinds}")
         self.streams = list(streams)
         self.seed = int(seed)
+        # the last epoch's order per stream: drawing the permutation of a 100k-image
+        # pool at every step was half of batch()'s time (0.89 of 0.40 + 0.49 ms, CPU)
+        self._orders: dict[int, tuple[int, torch.Tensor]] = {}
 
     @property
     def batch_size(self) -> int:
@@ -128,6 +131,12 @@ class MultiStream:
         s = self.streams[0]
         return max(1, len(s) // s.batch_size)
 
+    def _order(self, i: int, n: int, epoch: int) -> torch.Tensor:
+        cached = self._orders.get(i)
+        if cached is None or cached[0] != epoch:
+            cached = self._orders[i] = (epoch, _perm(n, self.seed, i, epoch))
+        return cached[1]
+
     def _indices(self, i: int, s: Stream, step: int) -> torch.Tensor:
         n, bs = len(s), s.batch_size
         start = step * bs
@@ -135,7 +144,7 @@ class MultiStream:
         while pos < start + bs:  # may span an epoch boundary (or several for tiny pools)
             epoch, off = divmod(pos, n)
             take = min(n - off, start + bs - pos)
-            out.append(_perm(n, self.seed, i, epoch)[off:off + take])
+            out.append(self._order(i, n, epoch)[off:off + take])
             pos += take
         return torch.cat(out)
 

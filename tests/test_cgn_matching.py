@@ -49,6 +49,23 @@ def test_weight_restricts_the_match_to_its_region():
     assert index.item() == 1 and offsets.tolist() == [[2, 5]]
 
 
+def test_a_shared_bank_equals_the_per_image_candidates():
+    # the training's bank: K draws per class, image n compared with its class's draws
+    g = torch.Generator().manual_seed(3)
+    bank = torch.randn(3, 4, 3, 8, 8, generator=g)
+    slot = torch.tensor([2, 0, 2, 1, 0])
+    target = torch.randn(5, 3, 8, 8, generator=g)
+    weight = torch.rand(5, 1, 8, 8, generator=g)
+    shared = shift_errors(target, bank, weight, slot=slot)
+    torch.testing.assert_close(shared, shift_errors(target, bank[slot], weight))
+    index, offsets = best_shift(target, bank, weight, slot=slot)
+    want_index, want_offsets = best_shift(target, bank[slot], weight)
+    assert index.tolist() == want_index.tolist() and offsets.tolist() == want_offsets.tolist()
+
+
 def test_shapes_are_checked():
     with pytest.raises(ValueError, match="N, K, C, H, W"):
         shift_errors(torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8), torch.ones(2, 1, 8, 8))
+    with pytest.raises(ValueError, match="slot"):
+        shift_errors(torch.zeros(2, 3, 8, 8), torch.zeros(3, 4, 3, 8, 8),
+                     torch.ones(2, 1, 8, 8), slot=torch.tensor([0, 1, 2]))

@@ -26,25 +26,26 @@ import torch
 __all__ = ["shift_errors", "best_shift"]
 
 
-def _corr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    # circular cross-correlation over the last two dims: out[d] = sum_i a[i] b[i + d]
-    h, w = a.shape[-2:]
-    spec = torch.conj(torch.fft.rfft2(a)) * torch.fft.rfft2(b)
-    return torch.fft.irfft2(spec, s=(h, w))
+def _spectrum(x: torch.Tensor) -> torch.Tensor:
+    return torch.fft.rfft2(x.double())
 
 
-def shift_errors(target: torch.Tensor, texture: torch.Tensor,
-                 weight: torch.Tensor) -> torch.Tensor:
+def shift_errors(target: torch.Tensor, texture: torch.Tensor, weight: torch.Tensor, *,
+                 slot: torch.Tensor | None = None) -> torch.Tensor:
     """Weighted squared error of every cyclic shift of ``texture`` against ``target``.
 
     Parameters
     ----------
     target : tensor (N, C, H, W)
         The observed images.
-    texture : tensor (N, K, C, H, W)
+    texture : tensor (N, K, C, H, W), or (G, K, C, H, W) with ``slot``
         ``K`` candidate textures per image, unshifted.
     weight : tensor (N, 1, H, W)
         Where the texture has to explain the target (e.g. the mask).
+    slot : LongTensor (N,), optional
+        Image ``n`` is compared with ``texture[slot[n]]``: a bank of ``G`` candidate
+        sets shared by the images (one per class, in CGN training). The bank's
+        spectra are then computed once per set instead of once per image.
 
     Returns
     -------
@@ -52,26 +53,36 @@ def shift_errors(target: torch.Tensor, texture: torch.Tensor,
         ``out[n, k, dy, dx]`` is the error of
         ``generators.cgn.model.random_shift(texture[n, k], (dy, dx))``.
     """
-    if texture.ndim != 5 or texture.shape[0] != target.shape[0] or \
+    n_sets = target.shape[0] if slot is None else len(slot)
+    if texture.ndim != 5 or n_sets != target.shape[0] or \
             texture.shape[2:] != target.shape[1:]:
-        raise ValueError(f"texture must be (N, K, C, H, W) with target (N, C, H, W); got "
-                         f"{tuple(texture.shape)} and {tuple(target.shape)}")
-    t, w, c = target.double(), weight.double(), texture.double()
-    const = (w * t.pow(2)).sum((1, 2, 3))[:, None, None, None]
-    cross = _corr((w * t)[:, None], c).sum(2)  # (N, K, H, W)
-    quad = _corr(w[:, None], c.pow(2).sum(2, keepdim=True)).squeeze(2)
-    return (const - 2 * cross + quad).float()
+        raise ValueError(f"texture must be (N, K, C, H, W) with target (N, C, H, W) (or a "
+                         f"bank (G, K, C, H, W) with slot (N,)); got {tuple(texture.shape)} "
+                         f"and {tuple(target.shape)}")
+    h, w = target.shape[-2:]
+    # corr(a, b)(d) = irfft2(conj(A) B)(d); the sum over channels and the two terms
+    # go through the spectrum, so one inverse transform per candidate remains
+    c_spec = _spectrum(texture)  # (G or N, K, C, H, W//2+1)
+    q_spec = _spectrum(texture.double().pow(2).sum(2))  # (G or N, K, H, W//2+1)
+    if slot is not None:
+        c_spec, q_spec = c_spec[slot], q_spec[slot]
+    t, wt = target.double(), weight.double()
+    wt_spec = torch.conj(_spectrum(wt * t))[:, None]  # (N, 1, C, ...)
+    w_spec = torch.conj(_spectrum(wt))  # (N, 1, ...): the weight's channel is K's axis
+    spec = w_spec * q_spec - 2 * (wt_spec * c_spec).sum(2)
+    const = (wt * t.pow(2)).sum((1, 2, 3))[:, None, None, None]
+    return (const + torch.fft.irfft2(spec, s=(h, w))).float()
 
 
 @torch.no_grad()
-def best_shift(target: torch.Tensor, texture: torch.Tensor,
-               weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def best_shift(target: torch.Tensor, texture: torch.Tensor, weight: torch.Tensor, *,
+               slot: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The candidate and shift with the smallest :func:`shift_errors`, per image.
 
     Returns ``(index, offsets)``: a LongTensor (N,) into ``K`` and a LongTensor (N, 2)
     of ``(dy, dx)`` for :func:`generators.cgn.model.random_shift`.
     """
-    err = shift_errors(target, texture, weight)
+    err = shift_errors(target, texture, weight, slot=slot)
     n, _, h, w = err.shape
     flat = err.flatten(1).argmin(1)
     index, pos = flat // (h * w), flat % (h * w)

@@ -310,7 +310,7 @@ def _matched_output(cgn: MnistCGN, x: torch.Tensor, y: torch.Tensor, u_shape: to
     picked = []
     for net, w, (noise, bank) in zip((cgn.texture, cgn.background), (weight, 1 - weight),
                                      banks, strict=True):
-        index, offsets = best_shift(x, bank[slot], w)
+        index, offsets = best_shift(x, bank, w, slot=slot)
         picked.append(net(y, noise[slot, index.to(x.device)], offsets))
     return CGNOutput(mask, *picked)
 
@@ -440,6 +440,12 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
 
     cgn.train()
     disc.train()
+    gen_params = [p for group in opt_g.param_groups for p in group["params"]]
+    disc_params = list(disc.parameters())
+    # Without random layers the discriminator scores the same fakes identically in
+    # both steps, so its step reuses the generator step's forward (a third of its cost
+    # on Wildlife MNIST); with dropout it draws a fresh forward, as it always did.
+    reuse_fake = not any(isinstance(m, nn.Dropout) for m in disc.modules())
     bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
                disable=not progress, desc="CGN", dynamic_ncols=True)
     t0 = time.perf_counter()
@@ -453,8 +459,9 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
         out_g = cgn(y_gen, generator=gen)
         x_gen = out_g.image
         warmup = enc is not None and it < config.bg_warmup
+        d_fake = None if warmup else disc(x_gen, y_gen)
         losses = {} if warmup else {
-            "adv": lsgan_generator_loss(disc(x_gen, y_gen)),
+            "adv": lsgan_generator_loss(d_fake),
             **_mask_losses(out_g, config),
         }
         if config.lambda_texture and not warmup:
@@ -463,14 +470,20 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
             losses.update(_recon_losses(cgn, enc, texture, x_real, y_real, config, gen,
                                         warmup))
         opt_g.zero_grad(set_to_none=True)
-        sum(losses.values()).backward()
+        # inputs=: the discriminator's weights get no gradient from the generator's loss
+        sum(losses.values()).backward(inputs=gen_params,
+                                      retain_graph=reuse_fake and d_fake is not None)
         opt_g.step()
 
-        # discriminator step
-        d_loss = lsgan_discriminator_loss(disc(x_real, y_real), disc(x_gen.detach(), y_gen))
+        # discriminator step (the real batch first: the order of the dropout draws)
+        d_real = disc(x_real, y_real)
+        if d_fake is None or not reuse_fake:
+            d_fake = disc(x_gen.detach(), y_gen)
+        d_loss = lsgan_discriminator_loss(d_real, d_fake)
         opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
+        d_loss.backward(inputs=disc_params)  # never into the generator's graph
         opt_d.step()
+        del d_fake, d_real  # frees the retained generator graph
 
         done = it + 1
         if done % config.log_every == 0 or done == config.iterations:
