@@ -261,6 +261,23 @@ def test_variant_overrides_reach_the_presets_and_yield_to_given_ones():
                                ).cgn_overrides == {"recon_features": 1.0}
 
 
+def test_full_variant_settings_reach_the_full_preset_only_and_yield_to_given_ones():
+    from robust_training.cgn_mnist import FULL_VARIANT_SETTINGS, PipelineConfig
+
+    for variant, settings in FULL_VARIANT_SETTINGS.items():
+        cfg = PipelineConfig.full(variant)
+        for k, v in settings.items():
+            assert getattr(cfg, k) == v, (variant, k)
+    assert PipelineConfig.full("double-colored").cgn_iterations == 3000
+    assert PipelineConfig.full("double-colored", cgn_iterations=500).cgn_iterations == 500
+    assert PipelineConfig.full("colored").cgn_iterations == 1000
+    wildlife = PipelineConfig.full("wildlife")
+    assert (wildlife.rendering, wildlife.classifier_protocol) == ("paper", "paper")
+    assert wildlife.optimizer == "adadelta"  # the protocol's settings come with its name
+    assert PipelineConfig.full("wildlife", classifier_protocol="ours").optimizer == "adam"
+    assert PipelineConfig.quick("double-colored").cgn_iterations == 400
+
+
 def _pooled(n: int = 90) -> TrainData:
     g = torch.Generator().manual_seed(4)
     x = torch.randint(0, 256, (n, 3, 32, 32), generator=g).to(torch.uint8)

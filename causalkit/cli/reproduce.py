@@ -36,13 +36,16 @@ def cgn_mnist(
                                "full uses $CAUSALKIT_MNIST or the cache)."),
     textures: Path = typer.Option(None, "--textures", help="Wildlife: folder with object/ "
                                   "and background/ textures (default: procedural)."),
-    rendering: str = typer.Option(None, "--rendering", help="'pad' (default: the digits "
+    rendering: str = typer.Option(None, "--rendering", help="'pad' (the digits "
                                   "zero-padded, grey levels kept) or 'paper' (the official "
-                                  "code's images, which its checkpoints were trained on)."),
+                                  "code's images, which its checkpoints were trained on). "
+                                  "Default: 'paper' for the full Wildlife preset, else "
+                                  "'pad'."),
     classifier_protocol: str = typer.Option(None, "--classifier-protocol", help="'ours' "
-                                            "(default: Adam, constant rate) or 'paper' (the "
+                                            "(Adam, constant rate) or 'paper' (the "
                                             "official code's: Adadelta, 10 epochs of 100k "
-                                            "counterfactuals)."),
+                                            "counterfactuals). Default: 'paper' for the "
+                                            "full Wildlife preset, else 'ours'."),
     cgn: str = typer.Option("train", "--cgn", help="'train' (our CGN), 'official' (the "
                             "authors' weights) or a path to generator.pt / ckp.pth."),
     official_root: Path = typer.Option(None, "--official-root", help="Folder of the "
@@ -55,7 +58,9 @@ def cgn_mnist(
                                         "(counterfactuals of the real training images; "
                                         "needs the fast recipe), 'prior' (of the CGN's "
                                         "own samples, as the paper) or 'auto'."),
-    cgn_iterations: int = typer.Option(None, "--cgn-iterations", min=1),
+    cgn_iterations: int = typer.Option(None, "--cgn-iterations", min=1, help="CGN "
+                                       "training iterations (full preset: 1,000; 3,000 "
+                                       "for double-colored and Wildlife)."),
     n_generated: int = typer.Option(None, "--n-generated", min=1,
                                     help="Size of the CGN-sample and counterfactual sets."),
     epochs: float = typer.Option(None, "--epochs", min=0.01, help="Classifier epochs."),
