@@ -44,7 +44,7 @@ declare -A ARGS=(
   # (CPU, seed 0: cgn 88.4 % OOD; at 1,000 iterations 86.3 on the CPU, 87.0 on an H200)
   [double]="--variant double-colored --methods cgn,original+cgn"
   # the full Wildlife preset: the paper's rendering and classifier protocol, 3,000 CGN
-  # iterations (CPU, seeds 0-2: 86.1 +- 1.2 % OOD)
+  # iterations (CPU, seeds 0-3: 85.4 +- 1.8 % OOD)
   [wildlife]="--variant wildlife --methods cgn"
   # the same at the official width (H200, seed 0: 82.1 %; CPU at 1,000 iterations: 63.8)
   [wildlife_w32]="--variant wildlife --methods cgn --cgn-ngf 32"
