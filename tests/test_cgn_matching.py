@@ -66,6 +66,8 @@ def test_a_shared_bank_equals_the_per_image_candidates():
 def test_shapes_are_checked():
     with pytest.raises(ValueError, match="N, K, C, H, W"):
         shift_errors(torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8), torch.ones(2, 1, 8, 8))
+    with pytest.raises(ValueError, match="N, K, C, H, W"):  # one candidate set, two images
+        shift_errors(torch.zeros(2, 3, 8, 8), torch.zeros(1, 4, 3, 8, 8), torch.ones(2, 1, 8, 8))
     with pytest.raises(ValueError, match="slot"):
         shift_errors(torch.zeros(2, 3, 8, 8), torch.zeros(3, 4, 3, 8, 8),
                      torch.ones(2, 1, 8, 8), slot=torch.tensor([0, 1, 2]))

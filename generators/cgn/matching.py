@@ -53,7 +53,7 @@ def shift_errors(target: torch.Tensor, texture: torch.Tensor, weight: torch.Tens
         ``out[n, k, dy, dx]`` is the error of
         ``generators.cgn.model.random_shift(texture[n, k], (dy, dx))``.
     """
-    n_sets = target.shape[0] if slot is None else len(slot)
+    n_sets = texture.shape[0] if slot is None else len(slot)  # candidate sets per image
     if texture.ndim != 5 or n_sets != target.shape[0] or \
             texture.shape[2:] != target.shape[1:]:
         raise ValueError(f"texture must be (N, K, C, H, W) with target (N, C, H, W) (or a "
@@ -62,8 +62,9 @@ def shift_errors(target: torch.Tensor, texture: torch.Tensor, weight: torch.Tens
     h, w = target.shape[-2:]
     # corr(a, b)(d) = irfft2(conj(A) B)(d); the sum over channels and the two terms
     # go through the spectrum, so one inverse transform per candidate remains
-    c_spec = _spectrum(texture)  # (G or N, K, C, H, W//2+1)
-    q_spec = _spectrum(texture.double().pow(2).sum(2))  # (G or N, K, H, W//2+1)
+    c = texture.double()
+    c_spec = _spectrum(c)  # (G or N, K, C, H, W//2+1)
+    q_spec = _spectrum(c.pow(2).sum(2))  # (G or N, K, H, W//2+1)
     if slot is not None:
         c_spec, q_spec = c_spec[slot], q_spec[slot]
     t, wt = target.double(), weight.double()
