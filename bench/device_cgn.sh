@@ -14,10 +14,10 @@
 # machine resumes. LIMIT caps each run's seconds, so that a run that outgrows the lease
 # still leaves the others' records. A traceback in any log within the first FAILFAST
 # seconds stops every run: a CUDA bug then costs a minute of device time, not the whole
-# lease. What comes back: machine.txt,
-# cgn_mnist.json (the results file with the new records at its end), runs.tgz (logs,
-# results, tables, grids, CGN logs and samples) and weights.tgz (each CGN's generator
-# and encoder, so that a run stopped at its cap can be finished on a CPU).
+# lease. What comes back: machine.txt, cgn_mnist.json (the results file with the new
+# records at its end), runs.tgz (logs, results, tables, grids, CGN logs and samples)
+# and weights.tgz (each CGN's generator and encoder, so that a run stopped at its cap
+# can be finished on a CPU).
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1

@@ -81,9 +81,9 @@ FULL_CGN_OVERRIDES: dict[str, dict[str, Any]] = {
 #: Double-colored: 3,000 CGN iterations instead of 1,000 gained 1.4-2.4 points on each
 #: of three seeds (84.0 +- 4.6 -> 85.9 +- 5.1 % OOD) and fit the 30-minute budget with
 #: both cores (1,079 s for the CGN path). Wildlife: the paper's rendering and classifier
-#: protocol with 3,000 CGN iterations read 86.9 / 86.8 / 84.7 % OOD (seeds 0-2; seed 3, run
-#: with this default afterwards: 83.3) against
-#: 60.0 +- 9.7 % at 1,000 iterations and 30.8 +- 15.1 % on our rendering and protocol.
+#: protocol with 3,000 CGN iterations read 86.9 / 86.8 / 84.7 % OOD (seeds 0-2; seed 3,
+#: run with this default afterwards: 83.3) against 60.0 +- 9.7 % at 1,000 iterations
+#: and 30.8 +- 15.1 % on our rendering and protocol.
 FULL_VARIANT_SETTINGS: dict[str, dict[str, Any]] = {
     "double-colored": {"cgn_iterations": 3000},
     "wildlife": {"cgn_iterations": 3000, "rendering": "paper", "classifier_protocol": "paper"},
