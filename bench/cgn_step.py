@@ -54,9 +54,9 @@ def _commit(path: Path) -> str | None:
 
 
 def time_iterations(variant: str, iterations: int, skip: int,
-                    device: str = "cpu") -> list[float]:
+                    device: str = "cpu", precision: str = "fp32") -> list[float]:
     """Seconds of each CGN iteration after the first ``skip``, at the full preset."""
-    config = replace(cgn_train_config(PipelineConfig.full(variant)),
+    config = replace(cgn_train_config(PipelineConfig.full(variant, precision=precision)),
                      iterations=skip + iterations, bg_warmup=0, log_every=10**6,
                      sample_every=10**6, checkpoint_every=10**6)
     gen = torch.Generator().manual_seed(0)
@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=3, help="untimed first iterations")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", help="fp32 | bf16 (autocast)")
     parser.add_argument("--label", default="", help="names the code version in the record")
     parser.add_argument("--note", default="", help="e.g. what else ran on the machine")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "cgn_step.json"))
@@ -92,18 +93,21 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     code = Path(generators.__file__).resolve().parents[1]
     for variant in args.variant or VARIANTS:
-        times = time_iterations(variant, args.iterations, args.skip, args.device)
+        times = time_iterations(variant, args.iterations, args.skip, args.device,
+                                args.precision)
         record = {
             "bench": "cgn_step", "variant": variant, "label": args.label,
             "code": str(code), "commit": _commit(code), "device": args.device,
+            "precision": args.precision,
             "iterations": args.iterations, "skip": args.skip,
             "median_s_per_iteration": round(statistics.median(times), 4),
             "min_s_per_iteration": round(min(times), 4),
             "machine": machine_info(), **({"note": args.note} if args.note else {}),
         }
         append_record(args.out, record)
-        print(f"{variant:15s} {args.label:8s} median {record['median_s_per_iteration']:.3f} "
-              f"s/it (min {record['min_s_per_iteration']:.3f}; {args.iterations} its, "
+        print(f"{variant:15s} {args.label:8s} {args.precision} median "
+              f"{record['median_s_per_iteration']:.3f} s/it "
+              f"(min {record['min_s_per_iteration']:.3f}; {args.iterations} its, "
               f"{args.threads} thread(s); code {code})")
 
 

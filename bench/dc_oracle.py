@@ -42,6 +42,8 @@ def main() -> None:
     p.add_argument("--rho", type=float, default=0.1)
     p.add_argument("--steps", type=int, default=None, help="default: the full preset's")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model", default=None, help="default: the full preset's (cnn)")
+    p.add_argument("--no-lenet", action="store_true", help="skip the LeNet oracle")
     p.add_argument("--rendering", default="pad", help="pad | paper (the official code's)")
     a = p.parse_args()
 
@@ -57,6 +59,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     cfg = PipelineConfig.full("double-colored", seed=a.seed)
     steps = a.steps or cfg.steps
+    model = a.model or cfg.model
     train = build_split("double-colored-mnist", "train", rho=a.rho, seed=a.seed,
                         source=a.source, rendering=a.rendering)
     ood = build_split("double-colored-mnist", "ood", seed=a.seed, source=a.source,
@@ -65,19 +68,19 @@ def main() -> None:
     t0 = time.perf_counter()
     cnn, _ = train_classifier("erm", TrainData.real_images(train.images, train.labels),
                               steps=steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                              schedule=cfg.schedule, shift=cfg.shift, model=cfg.model,
+                              schedule=cfg.schedule, shift=cfg.shift, model=model,
                               seed=a.seed, device="cpu")
     seconds = time.perf_counter() - t0
     record = {
         "variant": "double-colored", "seed": a.seed, "rho": a.rho, "source": a.source,
         "rendering": a.rendering,
         "visible_fraction": round(float(vis.mean()), 4),
-        "cnn": {"model": cfg.model, "steps": steps, "lr": cfg.lr,
+        "cnn": {"model": model, "steps": steps, "lr": cfg.lr,
                 "batch_size": cfg.batch_size, "seconds": round(seconds, 1),
                 **_scores(predict(cnn, ood.images), labels, vis)},
         "machine": machine_info(),
     }
-    if a.rendering == "pad":  # the LeNet oracle is trained on this rendering
+    if a.rendering == "pad" and not a.no_lenet:  # the LeNet oracle is trained on this rendering
         lenet, _ = train_oracle(a.source, ROOT / "runs" / "oracle_lenet")
         lenet_pred = classify(lenet, to_float(torch.as_tensor(np.asarray(ood.images)))).numpy()
         record["lenet_oracle"] = {"steps": 800, **_scores(lenet_pred, labels, vis)}

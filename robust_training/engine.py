@@ -5,7 +5,9 @@ those of :mod:`robust_training.objectives_genint`) on a
 :class:`~robust_training.streams.MultiStream`:
 
 * **Devices.** CPU or CUDA; on CUDA the forward pass runs under ``torch.autocast``
-  (float16) with a gradient scaler (``amp=True``).
+  (float16) with a gradient scaler (``amp=True``). ``precision="bf16"`` runs it under
+  bfloat16 autocast instead, on either device, without a scaler
+  (:mod:`causalkit.precision`).
 * **DDP.** Launched under ``torchrun`` (``RANK`` / ``WORLD_SIZE`` in the environment),
   :func:`init_distributed` starts the process group -- ``gloo`` on CPU, ``nccl`` on CUDA
   -- and every rank takes the rows ``rank::world`` of each stream's batch, so the global
@@ -26,7 +28,6 @@ those of :mod:`robust_training.objectives_genint`) on a
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -42,6 +43,8 @@ from torch import nn
 import robust_training.objectives_genint  # noqa: F401 - registers GenInt & baselines
 from causalkit.errors import CausalKitError, DataError
 from causalkit.io import atomic_write, atomic_write_text
+from causalkit.precision import autocast as precision_autocast
+from causalkit.precision import check_precision
 from robust_training.models import build_model
 from robust_training.objectives import Objective, get_objective
 from robust_training.streams import MultiStream, to_float
@@ -114,7 +117,9 @@ class FitConfig:
     hparams
         Objective hyper-parameters (e.g. ``{"lambda1": 1.0}``).
     amp
-        Mixed precision on CUDA (ignored on CPU).
+        Mixed precision (float16) on CUDA; ignored on CPU and under ``precision="bf16"``.
+    precision
+        ``"fp32"``, or ``"bf16"``: bfloat16 autocast on CPU or CUDA.
     log_every, checkpoint_every
         In steps.
     """
@@ -130,6 +135,7 @@ class FitConfig:
     width: int = 64
     hparams: dict[str, Any] = field(default_factory=dict)
     amp: bool = True
+    precision: str = "fp32"
     log_every: int = 50
     checkpoint_every: int = 200
 
@@ -138,6 +144,7 @@ class FitConfig:
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise CausalKitError(f"FitConfig.{f} must be a positive int, got {v!r}")
+        check_precision(self.precision)
         if not self.lr > 0:
             raise CausalKitError(f"FitConfig.lr must be positive, got {self.lr}")
         check_schedule(self.schedule)
@@ -269,7 +276,7 @@ def fit(streams: MultiStream | Any, config: FitConfig, out: str | os.PathLike | 
         model = build_model(config.model, obj.heads, seed=config.seed, width=config.width)
     model = model.to(device)
     opt = _optimizer(model, config)
-    use_amp = bool(config.amp and device.type == "cuda")
+    use_amp = bool(config.amp and device.type == "cuda" and config.precision == "fp32")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     out_dir = Path(out) if out is not None else None
     start = 0
@@ -298,7 +305,7 @@ def fit(streams: MultiStream | Any, config: FitConfig, out: str | os.PathLike | 
                disable=not (progress and main),
                desc=f"train {obj.name}", dynamic_ncols=True)
     autocast = (torch.autocast("cuda", dtype=torch.float16) if use_amp
-                else contextlib.nullcontext())
+                else precision_autocast(device, config.precision))
 
     def save_ckpt(step: int) -> None:
         if ckpt is None or not main:

@@ -156,7 +156,7 @@ class ShuffledData:
 def train_classifier(objective: str, data: TrainData, *, epochs: float = 3,
                      steps: int | None = None, batch_size: int = 128, lr: float = 2e-3,
                      schedule: str = "constant", shift: int = 0, model: str = "cnn",
-                     optimizer: str = "adam", seed: int = 0,
+                     optimizer: str = "adam", seed: int = 0, precision: str = "fp32",
                      hparams: dict[str, Any] | None = None,
                      out: str | os.PathLike | None = None,
                      device: str | torch.device | None = None, progress: bool = True,
@@ -186,8 +186,11 @@ def train_classifier(objective: str, data: TrainData, *, epochs: float = 3,
     shift : int
         Random translation of every training image by up to ``shift`` pixels (0: none).
     model : str
-        ``"cnn"`` (the paper's), ``"cnn-bn"`` or a ResNet name
+        ``"cnn"`` (the paper's), ``"cnn-bn"``, ``"cnn-cn"`` or a ResNet name
         (:func:`robust_training.models.build_model`).
+    precision : str
+        ``"fp32"``, or ``"bf16"``: forward passes under bfloat16 autocast
+        (:mod:`causalkit.precision`).
     hparams : dict, optional
         The objective's hyper-parameters (e.g. ``{"aux_weight": 0.1}``).
     out : path, optional
@@ -212,7 +215,8 @@ def train_classifier(objective: str, data: TrainData, *, epochs: float = 3,
     elif steps < 1:
         raise CausalKitError(f"steps must be >= 1, got {steps}")
     config = FitConfig(objective=objective, steps=steps, lr=lr, schedule=schedule,
-                       optimizer=optimizer, seed=seed, model=model, hparams=dict(hparams or {}))
+                       optimizer=optimizer, seed=seed, model=model, precision=precision,
+                       hparams=dict(hparams or {}))
     return fit(ShuffledData(data, batch_size, seed=seed, shift=shift), config, out,
                device=device, progress=progress)
 

@@ -271,6 +271,9 @@ def test_full_variant_settings_reach_the_full_preset_only_and_yield_to_given_one
     assert PipelineConfig.full("double-colored").cgn_iterations == 3000
     assert PipelineConfig.full("double-colored", cgn_iterations=500).cgn_iterations == 500
     assert PipelineConfig.full("colored").cgn_iterations == 1000
+    assert PipelineConfig.full("double-colored").model == "cnn-cn"
+    assert PipelineConfig.full("colored").model == PipelineConfig.quick("double-colored").model \
+        == "cnn"
     wildlife = PipelineConfig.full("wildlife")
     assert (wildlife.rendering, wildlife.classifier_protocol) == ("paper", "paper")
     assert wildlife.optimizer == "adadelta"  # the protocol's settings come with its name
@@ -330,3 +333,25 @@ def test_a_killed_classifier_run_resumes_to_the_same_model(tmp_path):
                                                  resumed.state_dict().values(), strict=True))
     with pytest.raises(CausalKitError, match="registered name"):
         train_classifier(object(), data, steps=1, progress=False)
+
+
+def test_contrast_norm_ignores_brightness_offset_and_contrast():
+    from robust_training.models import ContrastNorm, build_model
+
+    g = torch.Generator().manual_seed(0)
+    digit = (torch.rand(2, 1, 32, 32, generator=g) > 0.8).float()
+    colour = torch.tensor([0.3, -0.2, 0.5]).view(1, 3, 1, 1)
+    strong = digit * colour - 0.4  # a coloured digit on a grey background
+    faint = 0.05 * digit * colour + 0.6  # the same digit 2-6 grey levels from its background
+    norm = ContrastNorm()
+    torch.testing.assert_close(norm(faint), norm(strong), atol=1e-3, rtol=0.02)  # eps
+    out = norm(strong)
+    assert out.mean(dim=(2, 3)).abs().max() < 1e-5
+    torch.testing.assert_close(out.flatten(1).std(dim=1), torch.ones(2), atol=1e-3, rtol=0)
+    flat = norm(torch.full((1, 3, 8, 8), 0.7))  # a uniform image: float rounding, no blow-up
+    assert flat.abs().max() < 1e-3
+    model = build_model("cnn-cn", ("shape",))
+    assert isinstance(model.backbone[0], ContrastNorm)
+    assert model(faint)["shape"].shape == (2, 10)
+    with pytest.raises(CausalKitError, match="cnn-cn"):
+        build_model("cnn-xx", ("shape",))

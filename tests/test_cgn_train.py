@@ -207,3 +207,20 @@ def test_colour_posterior_target_enters_the_losses_after_the_warmup(tmp_path):
         assert "recon_colour" not in log[0] and log[1]["recon_colour"] > 0
     with pytest.raises(CausalKitError, match="recon_colour"):
         _cfg(recon_colour=-1.0)
+
+
+def test_bfloat16_training_is_finite_reproducible_and_not_float32(tmp_path):
+    # in bfloat16 1 - 1e-6 rounds to 1; the mask entropy must not take log2(0)
+    x, y = _toy_data()
+    cfg = _cfg("fast", disc="conv", bg_warmup=2, precision="bf16")
+    _, history = train_cgn(x, y, cfg, tmp_path / "a", progress=False)
+    last = history[-1]
+    assert all(torch.isfinite(torch.tensor(v)) for v in last.values())
+    assert "mask_entropy" in last and "recon" in last
+    _, again = train_cgn(x, y, cfg, tmp_path / "b", progress=False)
+    assert [r["d"] for r in again] == [r["d"] for r in history]
+    _, fp32 = train_cgn(x, y, _cfg("fast", disc="conv", bg_warmup=2), tmp_path / "c",
+                        progress=False)
+    assert [r["d"] for r in fp32] != [r["d"] for r in history]
+    with pytest.raises(CausalKitError, match="unknown precision 'fp16'"):
+        _cfg(precision="fp16")

@@ -95,6 +95,21 @@ def test_training_learns_something(tmp_path):
     assert acc > 0.5  # chance is 0.1
 
 
+def test_bfloat16_autocast_on_cpu_learns_and_is_reproducible():
+    cfg = FitConfig(objective="erm", steps=60, lr=3e-3, precision="bf16")
+    s = _streams()
+    real = MultiStream([s.streams[0]])
+    model, _ = fit(real, cfg, None, device="cpu", progress=False)
+    again, _ = fit(real, cfg, None, device="cpu", progress=False)
+    for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert next(model.parameters()).dtype == torch.float32  # autocast, not a cast model
+    acc = evaluate(model, s.streams[0].images, s.streams[0].labels[:, 0])["accuracy"]
+    assert acc > 0.5  # chance is 0.1
+    with pytest.raises(CausalKitError, match="unknown precision"):
+        FitConfig(precision="half")
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -69,9 +69,14 @@ def cgn_mnist(
     irm_penalty: float = typer.Option(None, "--irm-penalty", min=0.0, help="IRM's "
                                       "penalty weight after its warm-up (default 10)."),
     model: str = typer.Option(None, "--model", help="Classifier: cnn (default; the "
-                              "paper's CNN), cnn-bn (with BatchNorm) or resnet18."),
+                              "paper's CNN), cnn-bn (with BatchNorm), cnn-cn (per-image "
+                              "contrast normalisation; the full double-colored preset's) "
+                              "or resnet18."),
     aux_weight: float = typer.Option(None, "--aux-weight", min=0.0, help="Weight of the "
                                      "texture and background heads (default 0.1)."),
+    precision: str = typer.Option(None, "--precision", help="fp32 (default) or bf16: "
+                                  "bfloat16 autocast for CGN and classifier training, "
+                                  "about twice as fast on CPUs with AMX."),
     seed: int = typer.Option(0, "--seed", min=0),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if "
                                "available)."),
@@ -94,7 +99,7 @@ def cgn_mnist(
         cgn_iterations=cgn_iterations, n_generated=n_generated, epochs=epochs, steps=steps,
         seed=seed, cgn_recipe=recipe, counterfactuals=counterfactuals,
         irm_penalty=irm_penalty, model=model, cgn_aux_weight=aux_weight, rendering=rendering,
-        classifier_protocol=classifier_protocol,
+        classifier_protocol=classifier_protocol, precision=precision,
     ).items() if v is not None}
     if epochs is not None and steps is None:
         overrides["steps"] = None  # --epochs replaces the preset's step budget

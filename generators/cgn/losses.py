@@ -39,7 +39,7 @@ def lsgan_discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torc
 
 def binary_entropy_loss(mask: torch.Tensor) -> torch.Tensor:
     """Mean binary entropy (bits) of the mask pixels; 0 for a binary mask, 1 at m = 0.5."""
-    m = mask.clamp(1e-6, 1 - 1e-6)
+    m = mask.float().clamp(1e-6, 1 - 1e-6)  # in bfloat16, 1 - 1e-6 rounds to 1: log2(0)
     return (-(m * torch.log2(m)) - (1 - m) * torch.log2(1 - m)).mean()
 
 

@@ -34,6 +34,7 @@ from torch import nn
 
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write, atomic_write_text
+from causalkit.precision import autocast, check_precision
 from causalkit.weights import compare_state_dict
 from generators.cgn.colour import colour_histograms, colour_posterior
 from generators.cgn.discriminator import make_discriminator
@@ -115,6 +116,8 @@ class CGNTrainConfig:
     shape_lr_mult: float = 1.0  # lr factor of f_shape (0 = frozen; label_emb still trains)
     beta_kl: float = 0.1
     nef: int = 32
+    #: "fp32", or "bf16": forward passes under bfloat16 autocast (causalkit.precision)
+    precision: str = "fp32"
     seed: int = 0
     log_every: int = 25
     sample_every: int = 500
@@ -128,6 +131,7 @@ class CGNTrainConfig:
         for name in ("recon_features", "shape_lr_mult", "recon_match", "recon_colour"):
             if not getattr(self, name) >= 0:
                 raise CausalKitError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_precision(self.precision)
 
 
 #: prior draws per class for the colour histograms of ``recon_colour`` when
@@ -446,6 +450,7 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
     # both steps, so its step reuses the generator step's forward (a third of its cost
     # on Wildlife MNIST); with dropout it draws a fresh forward, as it always did.
     reuse_fake = not any(isinstance(m, nn.Dropout) for m in disc.modules())
+    amp = autocast(device, config.precision)  # forward passes only; backward follows them
     bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
                disable=not progress, desc="CGN", dynamic_ncols=True)
     t0 = time.perf_counter()
@@ -456,19 +461,20 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
         y_gen = torch.randint(0, cgn.n_classes, (config.batch_size,), generator=gen).to(device)
 
         # generator step: one shared u for the three mechanisms, as the official training
-        out_g = cgn(y_gen, generator=gen)
-        x_gen = out_g.image
         warmup = enc is not None and it < config.bg_warmup
-        d_fake = None if warmup else disc(x_gen, y_gen)
-        losses = {} if warmup else {
-            "adv": lsgan_generator_loss(d_fake),
-            **_mask_losses(out_g, config),
-        }
-        if config.lambda_texture and not warmup:
-            losses["texture"] = config.lambda_texture * texture(x_gen, x_real)
-        if enc is not None:
-            losses.update(_recon_losses(cgn, enc, texture, x_real, y_real, config, gen,
-                                        warmup))
+        with amp:
+            out_g = cgn(y_gen, generator=gen)
+            x_gen = out_g.image
+            d_fake = None if warmup else disc(x_gen, y_gen)
+            losses = {} if warmup else {
+                "adv": lsgan_generator_loss(d_fake),
+                **_mask_losses(out_g, config),
+            }
+            if config.lambda_texture and not warmup:
+                losses["texture"] = config.lambda_texture * texture(x_gen, x_real)
+            if enc is not None:
+                losses.update(_recon_losses(cgn, enc, texture, x_real, y_real, config, gen,
+                                            warmup))
         opt_g.zero_grad(set_to_none=True)
         # inputs=: the discriminator's weights get no gradient from the generator's loss
         sum(losses.values()).backward(inputs=gen_params,
@@ -476,10 +482,11 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
         opt_g.step()
 
         # discriminator step (the real batch first: the order of the dropout draws)
-        d_real = disc(x_real, y_real)
-        if d_fake is None or not reuse_fake:
-            d_fake = disc(x_gen.detach(), y_gen)
-        d_loss = lsgan_discriminator_loss(d_real, d_fake)
+        with amp:
+            d_real = disc(x_real, y_real)
+            if d_fake is None or not reuse_fake:
+                d_fake = disc(x_gen.detach(), y_gen)
+            d_loss = lsgan_discriminator_loss(d_real, d_fake)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward(inputs=disc_params)  # never into the generator's graph
         opt_d.step()
