@@ -31,6 +31,9 @@ def machine_info() -> dict[str, Any]:
     model = _cpu_model()
     if model:
         info["cpu_model"] = model
+    bf16 = _cpu_flags() & {"avx512_bf16", "amx_bf16"}
+    if bf16:  # bfloat16 autocast (precision="bf16") is fast only with these
+        info["cpu_bf16"] = sorted(bf16)
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -44,6 +47,16 @@ def _cpu_model() -> str | None:
     except OSError:  # not Linux
         pass
     return None
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:  # not Linux
+        pass
+    return set()
 
 
 def append_record(path: str | Path, record: dict[str, Any]) -> None:

@@ -55,3 +55,14 @@ def test_python_m_causalkit_runs_the_cli():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "genint" in proc.stdout
+
+
+def test_classifier_step_bench_times_each_model_and_precision(tmp_path):
+    out = tmp_path / "steps.json"
+    subprocess.run([sys.executable, "bench/classifier_step.py", "--models", "cnn-cn",
+                    "--steps", "2", "--skip", "1", "--batch-size", "4", "--out", str(out)],
+                   check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+    records = json.loads(out.read_text())
+    assert [(r["model"], r["precision"]) for r in records] == [("cnn-cn", "fp32"),
+                                                               ("cnn-cn", "bf16")]
+    assert all(r["median_ms_per_step"] > 0 and r["machine"]["cpu_count"] for r in records)

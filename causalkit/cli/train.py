@@ -63,8 +63,10 @@ def train(
     steps: int = typer.Option(1000, "--steps", help="Optimisation steps."),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
     model: str = typer.Option("cnn", "--model",
-                              help="cnn | cnn-bn | resnet18 | resnet34 | resnet50."),
+                              help="cnn | cnn-bn | cnn-cn | resnet18 | resnet34 | resnet50."),
     width: int = typer.Option(64, "--width", help="ResNet first-stage width."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 (bfloat16 "
+                                  "autocast; about twice as fast on CPUs with AMX)."),
     seed: int = typer.Option(0, "--seed", help="Run seed (model, batches, generation)."),
     device: str = typer.Option(None, "--device", help="cpu | cuda (default: cuda if any)."),
     json_out: bool = JSON_OPTION,
@@ -118,7 +120,7 @@ def train(
         cf = CounterfactualSet.load(cf_data)
         streams.append(Stream("cf", cf.images, cf.labels(), gen_batch_size))
     cfg = FitConfig(objective=METHODS[method], steps=steps, lr=lr, seed=seed, model=model,
-                    width=width, hparams=hparams)
+                    width=width, hparams=hparams, precision=precision)
     net, info = fit(MultiStream(streams, seed=seed), cfg, out,
                     device=device, progress=not json_out)
     if dist_info()[0] != 0:
