@@ -48,6 +48,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--schedule", default="constant")
+    p.add_argument("--optimizer", default="adam", help="adam | adadelta (the paper's)")
+    p.add_argument("--precision", default="fp32", help="fp32 | bf16 (autocast)")
     p.add_argument("--shift", type=int, default=0)
     p.add_argument("--aux-weight", type=float, default=None,
                    help="cgn-heads: weight of the texture and background heads "
@@ -85,6 +87,7 @@ def main() -> None:
                                 steps=args.steps, model=args.model,
                                 batch_size=args.batch_size, lr=args.lr,
                                 schedule=args.schedule, shift=args.shift, seed=seed,
+                                optimizer=args.optimizer, precision=args.precision,
                                 progress=True)
     seconds = time.perf_counter() - t0
     vis = visible(ood.images)
@@ -93,7 +96,8 @@ def main() -> None:
         "run": str(run), "variant": res["variant"], "source": res["source"],
         "cgn_seed": cfg["seed"], "seed": seed, "n_counterfactuals": len(cf),
         "settings": {k: getattr(args, k) for k in ("objective", "aux_weight", "model", "steps",
-                                                   "batch_size", "lr", "schedule", "shift")},
+                                                   "batch_size", "lr", "schedule", "shift",
+                                                   "optimizer", "precision")},
         "train": accuracy(model, data.images, data.labels[:, 0]),
         "ood": float(correct.mean()),
         "ood_visible": float(correct[vis].mean()),

@@ -83,10 +83,11 @@ FULL_CGN_OVERRIDES: dict[str, dict[str, Any]] = {
 #: of three seeds (84.0 +- 4.6 -> 85.9 +- 5.1 % OOD) and fit the 30-minute budget with
 #: both cores (1,079 s for the CGN path). Its classifier is "cnn-cn": on the same
 #: three counterfactual sets it read 96.4 / 95.4 / 87.5 % OOD against the paper CNN's
-#: 88.4 / 89.3 / 80.1 (bench/cgn_classifier.py). Wildlife: the paper's rendering and classifier
-#: protocol with 3,000 CGN iterations read 86.9 / 86.8 / 84.7 % OOD (seeds 0-2; seed 3,
-#: run with this default afterwards: 83.3) against 60.0 +- 9.7 % at 1,000 iterations
-#: and 30.8 +- 15.1 % on our rendering and protocol.
+#: 88.4 / 89.3 / 80.1 (bench/cgn_classifier.py), and 96.9 on seed 3, run afterwards.
+#: Wildlife: the paper's rendering and classifier protocol with 3,000 CGN iterations
+#: read 86.9 / 86.8 / 84.7 % OOD (seeds 0-2; seed 3, run with this default afterwards:
+#: 83.3) against 60.0 +- 9.7 % at 1,000 iterations and 30.8 +- 15.1 % on our rendering
+#: and protocol.
 FULL_VARIANT_SETTINGS: dict[str, dict[str, Any]] = {
     "double-colored": {"cgn_iterations": 3000, "model": "cnn-cn"},
     "wildlife": {"cgn_iterations": 3000, "rendering": "paper", "classifier_protocol": "paper"},
