@@ -18,7 +18,7 @@ import torch
 
 from causalkit.errors import CausalKitError
 
-__all__ = ["PRECISIONS", "check_precision", "autocast"]
+__all__ = ["PRECISIONS", "check_precision", "autocast", "bf16_is_native"]
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -37,3 +37,16 @@ def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractC
     if check_precision(precision) == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+def bf16_is_native(device: torch.device | str) -> bool:
+    """Whether ``device`` has bfloat16 arithmetic in hardware: a CUDA GPU of compute
+    capability 8 or later, or a CPU on which oneDNN runs bfloat16 kernels (AVX-512
+    BF16 or AMX). Elsewhere ``"bf16"`` still works but may run slower than float32."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:  # oneDNN's own check; a private op, so absent ones count as no
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

@@ -41,7 +41,7 @@ import torch
 
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write_text
-from causalkit.precision import check_precision
+from causalkit.precision import bf16_is_native, check_precision
 from generators.cgn.checkpoint import OFFICIAL_VARIANTS, load_generator, load_official
 from generators.cgn.counterfactuals import abduct_counterfactuals, generate_counterfactuals
 from generators.cgn.encoder import load_encoder
@@ -266,6 +266,9 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if config.precision == "bf16" and not bf16_is_native(device):
+        _log(f"warning: {device.type} has no native bfloat16 arithmetic; precision 'bf16' "
+             "may run slower than float32 here (--precision fp32)", True)
     name = DATASET_NAMES[config.variant]
     textures = config.textures if config.variant == "wildlife" else None
     times: dict[str, float] = {}

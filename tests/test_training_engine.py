@@ -189,3 +189,18 @@ def test_resnet50_and_multi_head_forward():
     m = multi_head_resnet("resnet18", ("shape", "texture"), width=8)
     out = m(torch.zeros(2, 3, 32, 32))
     assert set(out) == {"shape", "texture"} and out["shape"].shape == (2, 10)
+
+
+def test_bf16_is_native_answers_for_each_device(monkeypatch):
+    from causalkit import precision
+
+    assert precision.bf16_is_native("cpu") in (True, False)
+    if not torch.cuda.is_available():
+        assert precision.bf16_is_native("cuda") is False
+
+    class NoOp:
+        def __getattr__(self, name):
+            raise AttributeError(name)
+
+    monkeypatch.setattr(precision.torch.ops, "mkldnn", NoOp(), raising=False)
+    assert precision.bf16_is_native("cpu") is False  # a torch without the check: say no
