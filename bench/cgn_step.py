@@ -83,7 +83,8 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=3, help="untimed first iterations")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32", help="fp32 | bf16 (autocast)")
+    parser.add_argument("--precision", default="fp32",
+                        help="fp32 | bf16 (autocast); fp32 unless given, whatever the preset")
     parser.add_argument("--label", default="", help="names the code version in the record")
     parser.add_argument("--note", default="", help="e.g. what else ran on the machine")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "cgn_step.json"))

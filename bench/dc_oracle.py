@@ -42,7 +42,8 @@ def main() -> None:
     p.add_argument("--rho", type=float, default=0.1)
     p.add_argument("--steps", type=int, default=None, help="default: the full preset's")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--model", default=None, help="default: the full preset's (cnn)")
+    p.add_argument("--model", default="cnn",
+                   help="cnn (the paper's; the full preset has used cnn-cn since 2026-12-05)")
     p.add_argument("--no-lenet", action="store_true", help="skip the LeNet oracle")
     p.add_argument("--rendering", default="pad", help="pad | paper (the official code's)")
     a = p.parse_args()
@@ -59,7 +60,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     cfg = PipelineConfig.full("double-colored", seed=a.seed)
     steps = a.steps or cfg.steps
-    model = a.model or cfg.model
+    model = a.model
     train = build_split("double-colored-mnist", "train", rho=a.rho, seed=a.seed,
                         source=a.source, rendering=a.rendering)
     ood = build_split("double-colored-mnist", "ood", seed=a.seed, source=a.source,
