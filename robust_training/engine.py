@@ -111,7 +111,8 @@ class FitConfig:
     seed
         Seeds the model's initialisation (the streams carry their own seed).
     model
-        ``"cnn"`` (the MNIST CNN) or a ResNet name (``"resnet18"`` ...).
+        ``"cnn"`` (the MNIST CNN), one of its variants (``"cnn-bn"``, ``"cnn-cn"``:
+        :data:`robust_training.models.MODELS`) or a ResNet name (``"resnet18"`` ...).
     width
         First-stage width of a ResNet (64 as torchvision; smaller for CPU runs).
     hparams

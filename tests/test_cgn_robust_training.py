@@ -264,9 +264,9 @@ def test_variant_overrides_reach_the_presets_and_yield_to_given_ones():
 def wildlife_precisions() -> tuple[str, ...]:
     from robust_training.cgn_mnist import PipelineConfig, cgn_train_config
 
-    full = PipelineConfig.full("wildlife")
-    assert cgn_train_config(full).precision == full.precision  # the CGN trains in it too
-    return (full.precision, PipelineConfig.full("wildlife", precision="fp32").precision,
+    bf16 = PipelineConfig.full("wildlife", precision="bf16")
+    assert cgn_train_config(bf16).precision == "bf16"  # the CGN trains in it too
+    return (PipelineConfig.full("wildlife").precision, bf16.precision,
             PipelineConfig.quick("wildlife").precision)
 
 
@@ -281,7 +281,7 @@ def test_full_variant_settings_reach_the_full_preset_only_and_yield_to_given_one
     assert PipelineConfig.full("double-colored", cgn_iterations=500).cgn_iterations == 500
     assert PipelineConfig.full("colored").cgn_iterations == 1000
     assert PipelineConfig.full("double-colored").model == "cnn-cn"
-    assert wildlife_precisions() == ("bf16", "fp32", "fp32")
+    assert wildlife_precisions() == ("fp32", "bf16", "fp32")
     assert PipelineConfig.full("colored").model == PipelineConfig.quick("double-colored").model \
         == "cnn"
     wildlife = PipelineConfig.full("wildlife")

@@ -76,8 +76,7 @@ def cgn_mnist(
                                      "texture and background heads (default 0.1)."),
     precision: str = typer.Option(None, "--precision", help="fp32 or bf16: bfloat16 "
                                   "autocast for CGN and classifier training, about twice "
-                                  "as fast on CPUs with AMX (default fp32; bf16 for the "
-                                  "full Wildlife preset)."),
+                                  "as fast on CPUs with AMX (default fp32)."),
     seed: int = typer.Option(0, "--seed", min=0),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if "
                                "available)."),
