@@ -28,10 +28,10 @@ def machine_info() -> dict[str, Any]:
         "cuda": torch.cuda.is_available(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    model = _cpu_model()
+    model = _cpuinfo("model name")
     if model:
         info["cpu_model"] = model
-    bf16 = _cpu_flags() & {"avx512_bf16", "amx_bf16"}
+    bf16 = set((_cpuinfo("flags") or "").split()) & {"avx512_bf16", "amx_bf16"}
     if bf16:  # bfloat16 autocast (precision="bf16") is fast only with these
         info["cpu_bf16"] = sorted(bf16)
     if torch.cuda.is_available():
@@ -39,24 +39,15 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def _cpu_model() -> str | None:
+def _cpuinfo(key: str) -> str | None:
+    """The first ``key : value`` of /proc/cpuinfo; None off Linux or when absent."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(key):
                 return line.split(":", 1)[1].strip()
     except OSError:  # not Linux
         pass
     return None
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:  # not Linux
-        pass
-    return set()
 
 
 def append_record(path: str | Path, record: dict[str, Any]) -> None:

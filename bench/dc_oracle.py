@@ -60,7 +60,6 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     cfg = PipelineConfig.full("double-colored", seed=a.seed)
     steps = a.steps or cfg.steps
-    model = a.model
     train = build_split("double-colored-mnist", "train", rho=a.rho, seed=a.seed,
                         source=a.source, rendering=a.rendering)
     ood = build_split("double-colored-mnist", "ood", seed=a.seed, source=a.source,
@@ -69,14 +68,14 @@ def main() -> None:
     t0 = time.perf_counter()
     cnn, _ = train_classifier("erm", TrainData.real_images(train.images, train.labels),
                               steps=steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                              schedule=cfg.schedule, shift=cfg.shift, model=model,
+                              schedule=cfg.schedule, shift=cfg.shift, model=a.model,
                               seed=a.seed, device="cpu")
     seconds = time.perf_counter() - t0
     record = {
         "variant": "double-colored", "seed": a.seed, "rho": a.rho, "source": a.source,
         "rendering": a.rendering,
         "visible_fraction": round(float(vis.mean()), 4),
-        "cnn": {"model": model, "steps": steps, "lr": cfg.lr,
+        "cnn": {"model": a.model, "steps": steps, "lr": cfg.lr,
                 "batch_size": cfg.batch_size, "seconds": round(seconds, 1),
                 **_scores(predict(cnn, ood.images), labels, vis)},
         "machine": machine_info(),

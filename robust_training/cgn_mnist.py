@@ -41,7 +41,7 @@ import torch
 
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write_text
-from causalkit.precision import bf16_is_native, check_precision
+from causalkit.precision import bf16_is_native
 from generators.cgn.checkpoint import OFFICIAL_VARIANTS, load_generator, load_official
 from generators.cgn.counterfactuals import abduct_counterfactuals, generate_counterfactuals
 from generators.cgn.encoder import load_encoder
@@ -246,10 +246,9 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     if config.cgn_recipe not in RECIPES:
         raise CausalKitError(f"unknown CGN recipe {config.cgn_recipe!r} (--recipe); choose "
                              f"one of {sorted(RECIPES)}")
-    cgn_train_config(config)  # checks the CGN overrides
+    cgn_train_config(config)  # checks the CGN overrides and the precision
     check_options(config.schedule, config.shift)
     check_optimizer(config.optimizer)
-    check_precision(config.precision)
     build_model(config.model, ("label",))  # an unknown name fails here, before any work
     try:  # the objective owns the rule; the message names the pipeline's field
         get_objective("cgn-heads", aux_weight=config.cgn_aux_weight)
