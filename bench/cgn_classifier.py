@@ -11,7 +11,7 @@ whose digit differs from its surroundings at all (largest RGB distance from the 
 pixel >= 20 of 765). On double-colored MNIST the digit colour of class k equals the
 background colour of class (k + 4) mod 10 (the official palettes), so about 10 % of the
 OOD images, where the two classes drawn happen to form such a pair, show a faint digit
-(bench/dc_oracle.py: the paper's CNN guesses those even when trained on unconfounded data).
+(bench/oracle.py: the paper's CNN guesses those even when trained on unconfounded data).
 
     python bench/cgn_classifier.py --run runs/dc0 --steps 3000 --schedule cosine
 """
@@ -59,6 +59,8 @@ def main() -> None:
                    help="cgn-heads, or erm (one head on the shape label)")
     p.add_argument("--seed", type=int, default=None, help="default: the run's seed")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--with-real", action="store_true",
+                   help="train on the real training images too (the original+cgn method)")
     args = p.parse_args()
 
     import torch
@@ -79,6 +81,12 @@ def main() -> None:
                       textures=cfg["textures"] if res["variant"] == "wildlife" else None)
     cf = CounterfactualSet.load(run / "counterfactuals.npz")
     data = TrainData.generated(cf.images, cf.shape, cf.texture, cf.background)
+    if args.with_real:
+        train = build_split(DATASET_NAMES[res["variant"]], "train", rho=1.0, seed=cfg["seed"],
+                            n=cfg["n_train"], source=cfg["source"],
+                            rendering=cfg.get("rendering", "pad"),
+                            textures=cfg["textures"] if res["variant"] == "wildlife" else None)
+        data = TrainData.concat(TrainData.real_images(train.images, train.labels), data)
     t0 = time.perf_counter()
     if args.aux_weight is None and args.objective == "cgn-heads":
         args.aux_weight = cfg.get("cgn_aux_weight", 1.0)  # what the pipeline trained with
@@ -97,7 +105,7 @@ def main() -> None:
         "cgn_seed": cfg["seed"], "seed": seed, "n_counterfactuals": len(cf),
         "settings": {k: getattr(args, k) for k in ("objective", "aux_weight", "model", "steps",
                                                    "batch_size", "lr", "schedule", "shift",
-                                                   "optimizer", "precision")},
+                                                   "optimizer", "precision", "with_real")},
         "train": accuracy(model, data.images, data.labels[:, 0]),
         "ood": float(correct.mean()),
         "ood_visible": float(correct[vis].mean()),

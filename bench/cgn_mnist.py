@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> dict:
     for name in ("cgn_iterations", "cgn_batch", "cgn_ngf", "n_generated", "epochs",
                  "n_train", "lambda_texture", "per_noise", "steps", "schedule", "shift",
                  "model", "cgn_aux_weight", "rendering", "classifier_protocol", "optimizer",
-                 "lr", "batch_size", "precision"):
+                 "lr", "batch_size", "precision", "backgrounds"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     if args.cgn_set:  # on top of the variant's preset overrides
@@ -127,7 +127,7 @@ def summary() -> None:
         cfg = runs[0]["config"]
         seeds = sorted(r["config"]["seed"] for r in runs)
         extra = "".join(f", {k}={cfg[k]}" for k in ("rendering", "classifier_protocol", "model",
-                                                    "precision")
+                                                    "precision", "backgrounds")
                         if cfg.get(k, pipeline_defaults[k]) != pipeline_defaults[k])
         if cfg["cgn"] == "train":
             extra += f", {cfg['cgn_iterations']} CGN iterations at ngf {cfg['cgn_ngf']}"
@@ -168,7 +168,8 @@ def main() -> None:
                       ("schedule", str), ("shift", int), ("model", str),
                       ("cgn_aux_weight", float), ("rendering", str),
                       ("classifier_protocol", str), ("optimizer", str), ("lr", float),
-                      ("batch_size", int), ("precision", str)):
+                      ("batch_size", int), ("precision", str),
+                      ("backgrounds", str)):
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
     p.add_argument("--cgn-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a CGNTrainConfig field (repeatable), e.g. recon_pool=2")

@@ -43,7 +43,11 @@ from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write_text
 from causalkit.precision import bf16_is_native
 from generators.cgn.checkpoint import OFFICIAL_VARIANTS, load_generator, load_official
-from generators.cgn.counterfactuals import abduct_counterfactuals, generate_counterfactuals
+from generators.cgn.counterfactuals import (
+    BACKGROUNDS,
+    abduct_counterfactuals,
+    generate_counterfactuals,
+)
 from generators.cgn.encoder import load_encoder
 from generators.cgn.images import save_grid
 from generators.cgn.train import RECIPES, CGNTrainConfig, preset, train_cgn
@@ -158,6 +162,10 @@ class PipelineConfig:
     #: "fp32", or "bf16": bfloat16 autocast for the CGN's and the classifiers' training
     #: (causalkit.precision)
     precision: str = "fp32"
+    #: backgrounds of abducted counterfactuals (generators.cgn.counterfactuals.BACKGROUNDS):
+    #: "generated" (the CGN's background mechanism) or "real" (the training images with
+    #: their digits cut out by the CGN's masks)
+    backgrounds: str = "generated"
     #: further CGNTrainConfig fields over the variant's preset and recipe, e.g.
     #: {"recon_pool": 2}; checked against the config's fields before any work
     cgn_overrides: dict[str, Any] = field(default_factory=dict)
@@ -264,6 +272,13 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
         raise CausalKitError("abducted counterfactuals need a CGN trained here with an "
                              "encoder (--cgn train with the 'fast' recipe); use "
                              "counterfactuals='prior' for the official weights")
+    if config.backgrounds not in BACKGROUNDS:
+        raise CausalKitError(f"unknown backgrounds {config.backgrounds!r} (--backgrounds); "
+                             f"choose one of {list(BACKGROUNDS)}")
+    if config.backgrounds == "real" and (not trains_encoder or config.counterfactuals == "prior"):
+        raise CausalKitError("real backgrounds are cut from the training images by their "
+                             "abducted masks: they need abducted counterfactuals (--cgn train "
+                             "with the 'fast' recipe, --counterfactuals auto or abducted)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -325,7 +340,8 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
         gan = (abduct_counterfactuals(cgn, encoder, x_src, y_src, per_image=per, randomise=(),
                                       seed=seed + 100, progress=progress) if need_gan else None)
         cf = (abduct_counterfactuals(cgn, encoder, x_src, y_src, per_image=per,
-                                     seed=seed + 200, progress=progress) if need_cf else None)
+                                     seed=seed + 200, backgrounds=config.backgrounds,
+                                     progress=progress) if need_cf else None)
     else:
         gan = (generate_counterfactuals(cgn, config.n_generated, per_noise=1, randomise=(),
                                         seed=seed + 100, progress=progress)

@@ -58,6 +58,10 @@ def cgn_mnist(
                                         "(counterfactuals of the real training images; "
                                         "needs the fast recipe), 'prior' (of the CGN's "
                                         "own samples, as the paper) or 'auto'."),
+    backgrounds: str = typer.Option(None, "--backgrounds", help="Backgrounds of abducted "
+                                    "counterfactuals: 'generated' (the CGN's, default) or "
+                                    "'real' (the training images with their digits cut "
+                                    "out by the CGN's masks)."),
     cgn_iterations: int = typer.Option(None, "--cgn-iterations", min=1, help="CGN "
                                        "training iterations (full preset: 1,000; 3,000 "
                                        "for double-colored and Wildlife)."),
@@ -100,6 +104,7 @@ def cgn_mnist(
         seed=seed, cgn_recipe=recipe, counterfactuals=counterfactuals,
         irm_penalty=irm_penalty, model=model, cgn_aux_weight=aux_weight, rendering=rendering,
         classifier_protocol=classifier_protocol, precision=precision,
+        backgrounds=backgrounds,
     ).items() if v is not None}
     if epochs is not None and steps is None:
         overrides["steps"] = None  # --epochs replaces the preset's step budget

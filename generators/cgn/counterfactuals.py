@@ -25,13 +25,16 @@ from causalkit.io import atomic_write_bytes
 from generators.cgn.encoder import MnistCGNEncoder
 from generators.cgn.images import to_float, to_uint8
 from generators.cgn.model import MnistCGN
+from generators.cgn.real_backgrounds import RealBackgrounds
 from generators.cgn.scm import cgn_scm
 
 __all__ = ["CounterfactualSet", "generate_counterfactuals", "abduct_counterfactuals",
-           "MECHANISMS"]
+           "MECHANISMS", "BACKGROUNDS"]
 
 #: mechanism name -> label node of the CGN's SCM
 MECHANISMS = {"shape": "Y1", "texture": "Y2", "background": "Y3"}
+#: where abducted counterfactuals take their backgrounds from (abduct_counterfactuals)
+BACKGROUNDS = ("generated", "real")
 
 
 @dataclass
@@ -119,7 +122,7 @@ def generate_counterfactuals(cgn: MnistCGN, n: int, *, per_noise: int = 1,
 def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
                            labels: Any, *, per_image: int = 1,
                            randomise: tuple[str, ...] | list[str] = ("texture", "background"),
-                           seed: int = 0, chunk: int = 1000,
+                           seed: int = 0, chunk: int = 1000, backgrounds: str = "generated",
                            progress: bool = True) -> CounterfactualSet:
     """Counterfactuals of *observed* images: Pearl's abduction, action, prediction.
 
@@ -141,6 +144,11 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
         Counterfactuals per real image.
     randomise, seed, chunk, progress
         As in :func:`generate_counterfactuals`; the texture shifts are drawn from ``seed``.
+    backgrounds : str
+        ``"generated"``: the CGN's background mechanism. ``"real"``: the images
+        themselves with their digits cut out by their abducted masks
+        (:class:`~generators.cgn.real_backgrounds.RealBackgrounds`), drawn by the
+        background label; the shapes and textures stay the CGN's.
     """
     from tqdm import tqdm
 
@@ -151,8 +159,26 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
                              f"{x_all.dtype} {tuple(x_all.shape)} and {y_all.shape}")
     if per_image < 1 or chunk < 1:
         raise CausalKitError(f"per_image and chunk must be >= 1, got {per_image}, {chunk}")
+    if backgrounds not in BACKGROUNDS:
+        raise CausalKitError(f"unknown backgrounds {backgrounds!r}; choose one of "
+                             f"{list(BACKGROUNDS)}")
     scm = cgn_scm(cgn)
     encoder.eval()
+
+    def abduct(sl: slice, y: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            mu, _ = encoder(to_float(x_all[sl]).to(cgn.device),
+                            torch.as_tensor(y, device=cgn.device))
+        return mu
+
+    real_bg = None
+    if backgrounds == "real":
+        masks = []
+        for start in range(0, len(y_all), chunk):
+            sl = slice(start, start + chunk)
+            mu = abduct(sl, y_all[sl]).cpu().numpy()
+            masks.append(scm.mechanisms["M"]({"Y1": y_all[sl], "U1": mu[:, 0]}, None).cpu())
+        real_bg = RealBackgrounds(x_all, y_all, torch.cat(masks), cgn.n_classes)
 
     def draws() -> Iterator[tuple[int, dict[str, Any], np.ndarray, np.random.Generator]]:
         for c, start in enumerate(tqdm(range(0, len(y_all), chunk), desc="abduction",
@@ -160,9 +186,7 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
             sl = slice(start, start + chunk)
             rng = np.random.default_rng(np.random.SeedSequence([seed, c]))
             y = y_all[sl]
-            with torch.no_grad():
-                mu, _ = encoder(to_float(x_all[sl]).to(cgn.device),
-                                torch.as_tensor(y, device=cgn.device))
+            mu = abduct(sl, y)
             # abducted noise where the encoder infers it, the prior for the rest
             u = {v: scm.noise[v](len(y), rng) for v in ("U1", "U2", "U3", "F", "B")}
             u.update({f"U{i + 1}": mu[:, i].cpu().numpy() for i in range(mu.shape[1])})
@@ -170,13 +194,14 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
 
     n = len(y_all) * per_image
     meta = {"n": int(n), "per_noise": int(per_image), "randomise": sorted(randomise),
-            "seed": int(seed), "noise": "abducted"}
-    return _assemble(cgn, scm, draws(), per_image, randomise, n, meta)
+            "seed": int(seed), "noise": "abducted", "backgrounds": backgrounds}
+    return _assemble(cgn, scm, draws(), per_image, randomise, n, meta, real_bg)
 
 
 def _assemble(cgn: MnistCGN, scm: Any, draws: Iterable, per_noise: int,
               randomise: tuple[str, ...] | list[str], n: int,
-              meta: dict[str, Any]) -> CounterfactualSet:
+              meta: dict[str, Any],
+              real_bg: RealBackgrounds | None = None) -> CounterfactualSet:
     # We call the SCM's mechanisms directly (the noise is given) and skip re-evaluating
     # the ones whose labels the counterfactual leaves unchanged.
     bad = sorted(set(randomise) - set(MECHANISMS))
@@ -189,6 +214,9 @@ def _assemble(cgn: MnistCGN, scm: Any, draws: Iterable, per_noise: int,
                                         ("images", "shape", "texture", "background", "group")}
     for start, u, y1, rng in draws:
         m = len(y1)
+        # the real backgrounds' picks come from a stream of their own, so the labels and
+        # the noise stay those of the same set with generated backgrounds
+        bg_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
         mask = f_m({"Y1": y1, "U1": u["U1"]}, None)
         fg = f_f({"Y2": y1, "U2": u["U2"]}, u["F"]) if "texture" not in randomise else None
         bg = f_b({"Y3": y1, "U3": u["U3"]}, u["B"]) if "background" not in randomise else None
@@ -200,6 +228,8 @@ def _assemble(cgn: MnistCGN, scm: Any, draws: Iterable, per_noise: int,
             f = fg if fg is not None else f_f({"Y2": labels["texture"], "U2": u["U2"]}, u["F"])
             b = bg if bg is not None else f_b({"Y3": labels["background"], "U3": u["U3"]},
                                               u["B"])
+            if real_bg is not None:  # the CGN's background fills what no real one shows
+                b = real_bg.draw(labels["background"], b, bg_rng)
             x = scm.mechanisms["X"]({"M": mk, "F": f, "B": b}, None)
             out["images"].append(to_uint8(x).numpy())
             for name in MECHANISMS:
