@@ -68,7 +68,7 @@ class SensitivityReport:
         for world, acc in self.accuracy.items():
             node = world[3:-1] if world.startswith("do(") else None
             follow = f"{self.follows[node]:9.3f}" if node in self.follows else ""
-            lines.append(f"{world:24s} {acc:8.3f} {follow}")
+            lines.append(f"{world:24s} {acc:8.3f} {follow}".rstrip())
         for node, accs in self.per_value.items():
             cells = " ".join(f"{v}:{a:.2f}" for v, a in enumerate(accs))
             lines.append(f"accuracy by {node} under do({node}): {cells}")

@@ -48,6 +48,12 @@ def test_train_genint_transfer_and_evaluate(tmp_path, small_gan):
     assert res.exit_code == 0, res.output
     ev = json.loads(res.output[res.output.index("{"):])
     assert ev["n"] == 1000 and ev["accuracy"] == pytest.approx(report["ood_accuracy"])
+    res = _run(["evaluate", "--model", str(out), "--data", "double-colored-mnist:ood",
+                "--source", "embedded", "--by-nuisance", "--n", "300"])
+    assert res.exit_code == 0, res.output
+    assert "do(fg_class)" in res.output and "do(bg_class)" in res.output
+    res = _run(["evaluate", "--model", str(out), "--data", str(tmp_path), "--by-nuisance"])
+    assert res.exit_code == 2 and "needs a dataset variant" in res.output
 
 
 def test_user_errors_exit_2(tmp_path):
