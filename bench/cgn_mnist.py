@@ -129,8 +129,17 @@ def summary() -> None:
         extra = "".join(f", {k}={cfg[k]}" for k in ("rendering", "classifier_protocol", "model",
                                                     "precision", "backgrounds")
                         if cfg.get(k, pipeline_defaults[k]) != pipeline_defaults[k])
+        # a pipeline field tried and removed since (foregrounds="real") still names its group
+        extra += "".join(f", {k}={v} (option removed)" for k, v in cfg.items()
+                         if k not in pipeline_defaults)
         if cfg["cgn"] == "train":
             extra += f", {cfg['cgn_iterations']} CGN iterations at ngf {cfg['cgn_ngf']}"
+        # runs that found their CGN trained (copied in, or resumed): stage times without it
+        # (records from before cgn_resumed_at: no real CGN trains 100 iterations a second)
+        reused = sum(r.get("cgn_resumed_at", 0) > 0 or r["seconds"].get("cgn", 1e9)
+                     < 0.01 * cfg["cgn_iterations"] for r in runs if cfg["cgn"] == "train")
+        if reused:
+            extra += f", CGN training reused in {reused} run(s)"
         device = _device_type(runs[0])  # one per group: it is part of the key
         if device != "cpu":
             extra += f", device={device}"

@@ -312,9 +312,14 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     # 2. CGN --------------------------------------------------------------------------
     t0, c0 = time.perf_counter(), time.process_time()
     cgn_log: list[dict] = []
+    resumed_at = 0  # CGN iterations already done in out/cgn when this run started
     encoder = None  # set when counterfactuals are abducted from the real images
     if config.cgn == "train":
         cfg = cgn_train_config(config)
+        ckpt = out / "cgn" / "checkpoint.pt"
+        if ckpt.exists():  # a resumed CGN: its stage time covers only what is left
+            resumed_at = int(torch.load(ckpt, map_location="cpu", weights_only=True)
+                             ["iteration"])
         cgn, cgn_log = train_cgn(torch.as_tensor(train.images), torch.as_tensor(train.labels),
                                  cfg, out / "cgn", device=device, progress=progress)
         if cfg.lambda_recon and config.counterfactuals != "prior":
@@ -417,6 +422,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
         "device": str(device),
         "cgn_train_config": asdict(cfg) if config.cgn == "train" else None,
         "cgn_final_log": cgn_log[-1] if cgn_log else None,
+        "cgn_resumed_at": resumed_at,
     }
     if device.type == "cuda":
         record["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)

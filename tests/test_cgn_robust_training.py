@@ -168,6 +168,11 @@ def test_pipeline_real_backgrounds(tmp_path):
     rec = run_cgn_mnist(PipelineConfig.quick("colored", **kw), tmp_path, progress=False)
     assert rec["config"]["backgrounds"] == "real" and 0.0 <= rec["results"]["cgn"]["ood"] <= 1
     assert CounterfactualSet.load(tmp_path / "counterfactuals.npz").meta["backgrounds"] == "real"
+    # a rerun on the same folder finds the CGN trained, and its record says so
+    assert rec["cgn_resumed_at"] == 0
+    again = run_cgn_mnist(PipelineConfig.quick("colored", **kw), tmp_path, progress=False)
+    assert again["cgn_resumed_at"] == 2
+    assert again["results"]["cgn"]["ood"] == rec["results"]["cgn"]["ood"]
     # cut from the training images by their abducted masks: prior noise has none
     with pytest.raises(CausalKitError, match="abducted counterfactuals"):
         run_cgn_mnist(PipelineConfig.quick("colored", counterfactuals="prior", **kw),
