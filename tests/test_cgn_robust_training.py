@@ -303,6 +303,11 @@ def test_full_variant_settings_reach_the_full_preset_only_and_yield_to_given_one
         == "cnn"
     wildlife = PipelineConfig.full("wildlife")
     assert (wildlife.rendering, wildlife.classifier_protocol) == ("paper", "paper")
+    assert wildlife.backgrounds == "real" and PipelineConfig.quick("wildlife").backgrounds \
+        == PipelineConfig.full("colored").backgrounds == "generated"
+    # without abduction (the official weights, prior noise) the preset keeps the CGN's
+    for kw in ({"cgn": "official"}, {"counterfactuals": "prior"}, {"cgn_recipe": "paper"}):
+        assert PipelineConfig.full("wildlife", **kw).backgrounds == "generated", kw
     assert wildlife.optimizer == "adadelta"  # the protocol's settings come with its name
     assert PipelineConfig.full("wildlife", classifier_protocol="ours").optimizer == "adam"
     assert PipelineConfig.quick("double-colored").cgn_iterations == 400

@@ -59,9 +59,10 @@ def cgn_mnist(
                                         "needs the fast recipe), 'prior' (of the CGN's "
                                         "own samples, as the paper) or 'auto'."),
     backgrounds: str = typer.Option(None, "--backgrounds", help="Backgrounds of abducted "
-                                    "counterfactuals: 'generated' (the CGN's, default) or "
-                                    "'real' (the training images with their digits cut "
-                                    "out by the CGN's masks)."),
+                                    "counterfactuals: 'generated' (the CGN's) or 'real' "
+                                    "(the training images with their digits cut out by "
+                                    "the CGN's masks). Default: 'real' for the full "
+                                    "Wildlife preset when it abducts, else 'generated'."),
     cgn_iterations: int = typer.Option(None, "--cgn-iterations", min=1, help="CGN "
                                        "training iterations (full preset: 1,000; 3,000 "
                                        "for double-colored and Wildlife)."),
