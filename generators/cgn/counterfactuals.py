@@ -148,7 +148,8 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
         ``"generated"``: the CGN's background mechanism. ``"real"``: the images
         themselves with their digits cut out by their abducted masks
         (:class:`~generators.cgn.real_backgrounds.RealBackgrounds`), drawn by the
-        background label; the shapes and textures stay the CGN's.
+        background label; the shapes and textures stay the CGN's. It takes an image's
+        label for its background's class, as in the variants' training data (rho = 1).
     """
     from tqdm import tqdm
 
@@ -171,13 +172,14 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
                             torch.as_tensor(y, device=cgn.device))
         return mu
 
-    real_bg = None
-    if backgrounds == "real":
+    real_bg, abducted = None, {}
+    if backgrounds == "real":  # every image's mask first: any of them may be drawn
         masks = []
         for start in range(0, len(y_all), chunk):
             sl = slice(start, start + chunk)
-            mu = abduct(sl, y_all[sl]).cpu().numpy()
-            masks.append(scm.mechanisms["M"]({"Y1": y_all[sl], "U1": mu[:, 0]}, None).cpu())
+            abducted[start] = mu = abduct(sl, y_all[sl])
+            masks.append(scm.mechanisms["M"]({"Y1": y_all[sl], "U1": mu[:, 0].cpu().numpy()},
+                                             None).cpu())
         real_bg = RealBackgrounds(x_all, y_all, torch.cat(masks), cgn.n_classes)
 
     def draws() -> Iterator[tuple[int, dict[str, Any], np.ndarray, np.random.Generator]]:
@@ -186,7 +188,7 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
             sl = slice(start, start + chunk)
             rng = np.random.default_rng(np.random.SeedSequence([seed, c]))
             y = y_all[sl]
-            mu = abduct(sl, y)
+            mu = abducted.pop(start) if start in abducted else abduct(sl, y)
             # abducted noise where the encoder infers it, the prior for the rest
             u = {v: scm.noise[v](len(y), rng) for v in ("U1", "U2", "U3", "F", "B")}
             u.update({f"U{i + 1}": mu[:, i].cpu().numpy() for i in range(mu.shape[1])})
