@@ -107,13 +107,15 @@ def summary() -> None:
     from robust_training.cgn_mnist import PipelineConfig
 
     records = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    # pipeline fields tried and removed since, with the value that meant "not used"
+    removed_defaults = {"foregrounds": "generated"}
     defaults = asdict(CGNTrainConfig())
     # a pipeline field added later (rendering, optimizer, ...) counts as its default
     pipeline_defaults = asdict(PipelineConfig())
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         cfg = {k: v for k, v in {**pipeline_defaults, **r["config"]}.items()
-               if k not in ("seed", "irm_penalty")}
+               if k not in ("seed", "irm_penalty") and removed_defaults.get(k, ...) != v}
         # the CGN's settings as today's config reads them: a field added later counts
         # as its default, one removed since is dropped (its non-default uses are
         # still in the pipeline config's cgn_overrides)
@@ -124,7 +126,7 @@ def summary() -> None:
         key = [r["source"], _device_type(r), cfg, cgn_cfg]
         groups[json.dumps(_numbers_as_floats(key), sort_keys=True)].append(r)
     for runs in groups.values():
-        cfg = runs[0]["config"]
+        cfg = {k: v for k, v in runs[0]["config"].items() if removed_defaults.get(k, ...) != v}
         seeds = sorted(r["config"]["seed"] for r in runs)
         extra = "".join(f", {k}={cfg[k]}" for k in ("rendering", "classifier_protocol", "model",
                                                     "precision", "backgrounds")
