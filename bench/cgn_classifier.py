@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench._machine import append_record, machine_info  # noqa: E402
+from bench._runs import data_kwargs  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "cgn_classifier.json"
 
@@ -75,17 +76,13 @@ def main() -> None:
     res = json.loads((run / "results.json").read_text())
     cfg = res["config"]
     seed = cfg["seed"] if args.seed is None else args.seed
-    ood = build_split(DATASET_NAMES[res["variant"]], "ood", seed=cfg["seed"],
-                      n=cfg["n_ood"], source=cfg["source"],
-                      rendering=cfg.get("rendering", "pad"),
-                      textures=cfg["textures"] if res["variant"] == "wildlife" else None)
+    name, data_kw = DATASET_NAMES[res["variant"]], data_kwargs(res)
+    ood = build_split(name, "ood", seed=cfg["seed"], n=cfg["n_ood"], **data_kw)
     cf = CounterfactualSet.load(run / "counterfactuals.npz")
     data = TrainData.generated(cf.images, cf.shape, cf.texture, cf.background)
     if args.with_real:
-        train = build_split(DATASET_NAMES[res["variant"]], "train", rho=1.0, seed=cfg["seed"],
-                            n=cfg["n_train"], source=cfg["source"],
-                            rendering=cfg.get("rendering", "pad"),
-                            textures=cfg["textures"] if res["variant"] == "wildlife" else None)
+        train = build_split(name, "train", rho=1.0, seed=cfg["seed"], n=cfg["n_train"],
+                            **data_kw)
         data = TrainData.concat(TrainData.real_images(train.images, train.labels), data)
     t0 = time.perf_counter()
     if args.aux_weight is None and args.objective == "cgn-heads":

@@ -33,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench._machine import append_record, machine_info  # noqa: E402
+from bench._runs import data_kwargs  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "cgn_masks.json"
 
@@ -107,11 +108,10 @@ def main() -> None:
                              "fast recipe (it has an encoder), or use --train")
     res = json.loads((run / "results.json").read_text())
     cfg = res["config"]
-    rendering = cfg.get("rendering", "pad")
+    data_kw = data_kwargs(res)
+    rendering = data_kw["rendering"]
     name = DATASET_NAMES[res["variant"]]
-    train = build_split(name, "train", rho=1.0, seed=cfg["seed"], n=cfg["n_train"],
-                        source=cfg["source"], rendering=rendering,
-                        textures=cfg["textures"] if res["variant"] == "wildlife" else None)
+    train = build_split(name, "train", rho=1.0, seed=cfg["seed"], n=cfg["n_train"], **data_kw)
     pick = np.random.default_rng(0).permutation(len(train))[:args.n]
     digits = get_variant(name).alpha_masks(resolve_source(cfg["source"]).train.images,
                                            rendering)

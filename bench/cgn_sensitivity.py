@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench._machine import append_record, machine_info  # noqa: E402
+from bench._runs import data_kwargs  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "cgn_sensitivity.json"
 
@@ -46,8 +47,7 @@ def main() -> None:
     res = json.loads((run / "results.json").read_text())
     cfg, name = res["config"], DATASET_NAMES[res["variant"]]
     model = load_model(run / "classifiers" / a.method)
-    scm = get_scm(name, "test", source=cfg["source"], rendering=cfg.get("rendering", "pad"),
-                  textures=cfg["textures"] if res["variant"] == "wildlife" else None)
+    scm = get_scm(name, "test", **data_kwargs(res))
     nodes = list(get_variant(name).class_nodes)
     report = nuisance_sensitivity(lambda x: predict(model, torch.as_tensor(x)), scm, nodes,
                                   n=a.n, seed=a.seed)

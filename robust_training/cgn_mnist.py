@@ -194,8 +194,8 @@ class PipelineConfig:
         base = dict(cgn_iterations=1000, cgn_batch=64, cgn_ngf=16, n_generated=20000,
                     steps=6000)
         settings = dict(FULL_VARIANT_SETTINGS.get(variant, {}))
-        abducts = (kw.get("cgn", "train") == "train" and kw.get("counterfactuals") != "prior"
-                   and RECIPES.get(kw.get("cgn_recipe", "fast"), {}).get("lambda_recon"))
+        abducts = (_trains_encoder(kw.get("cgn", "train"), kw.get("cgn_recipe", "fast"))
+                   and kw.get("counterfactuals") != "prior")
         if not abducts:  # real backgrounds are cut out by abducted masks
             settings.pop("backgrounds", None)
         kw = {**settings, **kw}
@@ -217,6 +217,11 @@ class PipelineConfig:
         return cls(variant=variant, **{**base, **CLASSIFIER_PROTOCOLS[protocol], **kw,
                                        "classifier_protocol": protocol,
                                        "cgn_overrides": cgn})
+
+
+def _trains_encoder(cgn: str, recipe: str) -> bool:
+    """Whether a run trains a CGN with an encoder, so that it can abduct."""
+    return cgn == "train" and bool(RECIPES.get(recipe, {}).get("lambda_recon"))
 
 
 def _peak_rss_mb() -> float:
@@ -277,7 +282,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     if config.counterfactuals not in COUNTERFACTUALS:
         raise CausalKitError(f"unknown counterfactual noise {config.counterfactuals!r} "
                              f"(--counterfactuals); choose one of {list(COUNTERFACTUALS)}")
-    trains_encoder = config.cgn == "train" and RECIPES[config.cgn_recipe].get("lambda_recon")
+    trains_encoder = _trains_encoder(config.cgn, config.cgn_recipe)
     if config.counterfactuals == "abducted" and not trains_encoder:
         raise CausalKitError("abducted counterfactuals need a CGN trained here with an "
                              "encoder (--cgn train with the 'fast' recipe); use "
