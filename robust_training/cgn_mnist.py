@@ -45,6 +45,7 @@ from causalkit.precision import bf16_is_native
 from generators.cgn.checkpoint import OFFICIAL_VARIANTS, load_generator, load_official
 from generators.cgn.counterfactuals import (
     BACKGROUNDS,
+    MASKS,
     abduct_counterfactuals,
     generate_counterfactuals,
 )
@@ -171,6 +172,10 @@ class PipelineConfig:
     #: "generated" (the CGN's background mechanism) or "real" (the training images with
     #: their digits cut out by the CGN's masks)
     backgrounds: str = "generated"
+    #: masks of abducted counterfactuals (generators.cgn.counterfactuals.MASKS): "cgn"
+    #: (the shape mechanism at the abducted noise) or "colour" (each pixel's colour
+    #: posterior under the class's colour densities, weighed by the CGN's masks)
+    masks: str = "cgn"
     #: further CGNTrainConfig fields over the variant's preset and recipe, e.g.
     #: {"recon_pool": 2}; checked against the config's fields before any work
     cgn_overrides: dict[str, Any] = field(default_factory=dict)
@@ -196,8 +201,9 @@ class PipelineConfig:
         settings = dict(FULL_VARIANT_SETTINGS.get(variant, {}))
         abducts = (_trains_encoder(kw.get("cgn", "train"), kw.get("cgn_recipe", "fast"))
                    and kw.get("counterfactuals") != "prior")
-        if not abducts:  # real backgrounds are cut out by abducted masks
+        if not abducts:  # real backgrounds and colour masks need abducted masks
             settings.pop("backgrounds", None)
+            settings.pop("masks", None)
         kw = {**settings, **kw}
         return cls._with_variant_overrides(variant, base, kw,
                                            FULL_CGN_OVERRIDES.get(variant, {}))
@@ -294,6 +300,13 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
         raise CausalKitError("real backgrounds are cut from the training images by their "
                              "abducted masks: they need abducted counterfactuals (--cgn train "
                              "with the 'fast' recipe, --counterfactuals auto or abducted)")
+    if config.masks not in MASKS:
+        raise CausalKitError(f"unknown masks {config.masks!r} (--masks); choose one of "
+                             f"{list(MASKS)}")
+    if config.masks == "colour" and (not trains_encoder or config.counterfactuals == "prior"):
+        raise CausalKitError("colour masks are abducted from the training images: they need "
+                             "abducted counterfactuals (--cgn train with the 'fast' recipe, "
+                             "--counterfactuals auto or abducted)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -361,6 +374,7 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
                                       seed=seed + 100, progress=progress) if need_gan else None)
         cf = (abduct_counterfactuals(cgn, encoder, x_src, y_src, per_image=per,
                                      seed=seed + 200, backgrounds=config.backgrounds,
+                                     masks=config.masks,
                                      progress=progress) if need_cf else None)
     else:
         gan = (generate_counterfactuals(cgn, config.n_generated, per_noise=1, randomise=(),

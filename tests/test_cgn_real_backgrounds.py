@@ -83,3 +83,44 @@ def test_abducted_counterfactuals_with_real_backgrounds():
     assert not np.array_equal(real.images, gen.images)
     with pytest.raises(CausalKitError, match="unknown backgrounds"):
         abduct_counterfactuals(cgn, enc, x, y, backgrounds="photo", progress=False)
+
+
+def test_abducted_counterfactuals_with_colour_masks(monkeypatch):
+    import generators.cgn.counterfactuals as cf
+
+    cgn = MnistCGN(ngf=8, seed=0).eval()
+    enc = MnistCGNEncoder(n_noise=1, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 3, 32, 32), dtype=np.uint8)
+    y = np.arange(20) % 10
+    seen = {}
+
+    def half(images, labels, masks, n_classes):  # a known abducted mask: the left half
+        seen["masks"] = masks
+        out = torch.zeros(len(images), 1, 32, 32)
+        out[..., :16] = 1.0
+        return out
+
+    monkeypatch.setattr(cf, "colour_masks", half)
+    s = abduct_counterfactuals(cgn, enc, x, y, per_image=10, seed=1, masks="colour",
+                               progress=False)
+    assert s.meta["masks"] == "colour" and seen["masks"].shape == (20, 1, 32, 32)
+    # the mask node is the abducted one: within a noise draw, two counterfactuals with
+    # the same background label agree on the right half whatever their textures
+    pairs = 0
+    for g in range(20):
+        idx = np.flatnonzero(s.group == g)
+        for i in idx:
+            for j in idx[idx > i]:
+                if s.background[i] == s.background[j] and s.texture[i] != s.texture[j]:
+                    assert np.array_equal(s.images[i][..., 16:], s.images[j][..., 16:])
+                    assert not np.array_equal(s.images[i][..., :16], s.images[j][..., :16])
+                    pairs += 1
+    assert pairs > 5
+    cgn_masks = abduct_counterfactuals(cgn, enc, x, y, per_image=10, seed=1, progress=False)
+    assert np.array_equal(cgn_masks.labels(), s.labels())  # same labels and noise
+    with pytest.raises(CausalKitError, match="unknown masks"):
+        abduct_counterfactuals(cgn, enc, x, y, masks="u2net", progress=False)
+    with pytest.raises(CausalKitError, match="observed shape label"):
+        abduct_counterfactuals(cgn, enc, x, y, masks="colour", progress=False,
+                               randomise=("shape", "texture"))

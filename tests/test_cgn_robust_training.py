@@ -182,6 +182,23 @@ def test_pipeline_real_backgrounds(tmp_path):
                       tmp_path / "bad", progress=False)
 
 
+def test_pipeline_colour_masks(tmp_path):
+    from generators.cgn.counterfactuals import CounterfactualSet
+    from robust_training.cgn_mnist import PipelineConfig, run_cgn_mnist
+
+    kw = dict(n_train=200, n_ood=50, cgn_iterations=2, cgn_batch=16, cgn_ngf=8,
+              n_generated=40, steps=2, methods=("cgn",), masks="colour")
+    rec = run_cgn_mnist(PipelineConfig.quick("colored", **kw), tmp_path, progress=False)
+    assert rec["config"]["masks"] == "colour" and 0.0 <= rec["results"]["cgn"]["ood"] <= 1
+    assert CounterfactualSet.load(tmp_path / "counterfactuals.npz").meta["masks"] == "colour"
+    with pytest.raises(CausalKitError, match="abducted counterfactuals"):
+        run_cgn_mnist(PipelineConfig.quick("colored", counterfactuals="prior", **kw),
+                      tmp_path / "prior", progress=False)
+    with pytest.raises(CausalKitError, match="unknown masks"):
+        run_cgn_mnist(PipelineConfig.quick("colored", **{**kw, "masks": "u2net"}),
+                      tmp_path / "bad", progress=False)
+
+
 def test_random_translate_moves_whole_images_by_at_most_the_shift():
     from robust_training.trainer import random_translate
 

@@ -63,6 +63,11 @@ def cgn_mnist(
                                     "(the training images with their digits cut out by "
                                     "the CGN's masks). Default: 'real' for the full "
                                     "Wildlife preset when it abducts, else 'generated'."),
+    masks: str = typer.Option(None, "--masks", help="Masks of abducted counterfactuals: "
+                              "'cgn' (the shape mechanism's) or 'colour' (each pixel's "
+                              "posterior under the class's foreground and background "
+                              "colours). Default: 'colour' for the full Wildlife preset "
+                              "when it abducts, else 'cgn'."),
     cgn_iterations: int = typer.Option(None, "--cgn-iterations", min=1, help="CGN "
                                        "training iterations (full preset: 1,000; 3,000 "
                                        "for double-colored and Wildlife)."),
@@ -105,7 +110,7 @@ def cgn_mnist(
         seed=seed, cgn_recipe=recipe, counterfactuals=counterfactuals,
         irm_penalty=irm_penalty, model=model, cgn_aux_weight=aux_weight, rendering=rendering,
         classifier_protocol=classifier_protocol, precision=precision,
-        backgrounds=backgrounds,
+        backgrounds=backgrounds, masks=masks,
     ).items() if v is not None}
     if epochs is not None and steps is None:
         overrides["steps"] = None  # --epochs replaces the preset's step budget

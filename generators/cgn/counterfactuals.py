@@ -22,6 +22,7 @@ import torch
 
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write_bytes
+from generators.cgn.colour import colour_masks
 from generators.cgn.encoder import MnistCGNEncoder
 from generators.cgn.images import to_float, to_uint8
 from generators.cgn.model import MnistCGN
@@ -29,12 +30,14 @@ from generators.cgn.real_backgrounds import RealBackgrounds
 from generators.cgn.scm import cgn_scm
 
 __all__ = ["CounterfactualSet", "generate_counterfactuals", "abduct_counterfactuals",
-           "MECHANISMS", "BACKGROUNDS"]
+           "MECHANISMS", "BACKGROUNDS", "MASKS"]
 
 #: mechanism name -> label node of the CGN's SCM
 MECHANISMS = {"shape": "Y1", "texture": "Y2", "background": "Y3"}
 #: where abducted counterfactuals take their backgrounds from (abduct_counterfactuals)
 BACKGROUNDS = ("generated", "real")
+#: where abducted counterfactuals take their masks from (abduct_counterfactuals)
+MASKS = ("cgn", "colour")
 
 
 @dataclass
@@ -123,7 +126,7 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
                            labels: Any, *, per_image: int = 1,
                            randomise: tuple[str, ...] | list[str] = ("texture", "background"),
                            seed: int = 0, chunk: int = 1000, backgrounds: str = "generated",
-                           progress: bool = True) -> CounterfactualSet:
+                           masks: str = "cgn", progress: bool = True) -> CounterfactualSet:
     """Counterfactuals of *observed* images: Pearl's abduction, action, prediction.
 
     Abduction infers each image's shape noise as the encoder's posterior mean
@@ -150,6 +153,14 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
         (:class:`~generators.cgn.real_backgrounds.RealBackgrounds`), drawn by the
         background label; the shapes and textures stay the CGN's. It takes an image's
         label for its background's class, as in the variants' training data (rho = 1).
+    masks : str
+        ``"cgn"``: the shape mechanism at the abducted noise, ``f_shape(y, E[u | x, y])``.
+        ``"colour"``: the mask node abducted itself: binary masks from each pixel's
+        colour posterior under the class's foreground and background colour densities,
+        which the CGN's masks of all ``images`` weigh, near the CGN's digit
+        (:func:`~generators.cgn.colour.colour_masks`). The shape label must then stay
+        (``"shape"`` not in ``randomise``): the abducted mask is the mask *of* the
+        observed label. Real backgrounds are cut out by the same masks.
     """
     from tqdm import tqdm
 
@@ -163,6 +174,11 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
     if backgrounds not in BACKGROUNDS:
         raise CausalKitError(f"unknown backgrounds {backgrounds!r}; choose one of "
                              f"{list(BACKGROUNDS)}")
+    if masks not in MASKS:
+        raise CausalKitError(f"unknown masks {masks!r}; choose one of {list(MASKS)}")
+    if masks == "colour" and "shape" in randomise:
+        raise CausalKitError("colour-abducted masks belong to the observed shape label; "
+                             "drop 'shape' from randomise or use masks='cgn'")
     scm = cgn_scm(cgn)
     encoder.eval()
 
@@ -172,15 +188,19 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
                             torch.as_tensor(y, device=cgn.device))
         return mu
 
-    real_bg, abducted = None, {}
-    if backgrounds == "real":  # every image's mask first: any of them may be drawn
-        masks = []
+    real_bg, abducted, mask_all = None, {}, None
+    if backgrounds == "real" or masks == "colour":  # every image's mask first
+        parts = []
         for start in range(0, len(y_all), chunk):
             sl = slice(start, start + chunk)
             abducted[start] = mu = abduct(sl, y_all[sl])
-            masks.append(scm.mechanisms["M"]({"Y1": y_all[sl], "U1": mu[:, 0].cpu().numpy()},
-                                             None).cpu())
-        real_bg = RealBackgrounds(x_all, y_all, torch.cat(masks), cgn.n_classes)
+            parts.append(scm.mechanisms["M"]({"Y1": y_all[sl], "U1": mu[:, 0].cpu().numpy()},
+                                             None).float().cpu())
+        mask_all = torch.cat(parts)
+        if masks == "colour":
+            mask_all = colour_masks(x_all, torch.as_tensor(y_all), mask_all, cgn.n_classes)
+        if backgrounds == "real":  # any image's background may be drawn
+            real_bg = RealBackgrounds(x_all, y_all, mask_all, cgn.n_classes)
 
     def draws() -> Iterator[tuple[int, dict[str, Any], np.ndarray, np.random.Generator]]:
         for c, start in enumerate(tqdm(range(0, len(y_all), chunk), desc="abduction",
@@ -192,11 +212,14 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
             # abducted noise where the encoder infers it, the prior for the rest
             u = {v: scm.noise[v](len(y), rng) for v in ("U1", "U2", "U3", "F", "B")}
             u.update({f"U{i + 1}": mu[:, i].cpu().numpy() for i in range(mu.shape[1])})
+            if masks == "colour":  # the mask node's own abducted value
+                u["M"] = mask_all[sl].to(cgn.device)
             yield start, u, y, rng
 
     n = len(y_all) * per_image
     meta = {"n": int(n), "per_noise": int(per_image), "randomise": sorted(randomise),
-            "seed": int(seed), "noise": "abducted", "backgrounds": backgrounds}
+            "seed": int(seed), "noise": "abducted", "backgrounds": backgrounds,
+            "masks": masks}
     return _assemble(cgn, scm, draws(), per_image, randomise, n, meta, real_bg)
 
 
@@ -219,7 +242,8 @@ def _assemble(cgn: MnistCGN, scm: Any, draws: Iterable, per_noise: int,
         # the real backgrounds' picks come from a stream of their own, so the labels and
         # the noise stay those of the same set with generated backgrounds
         bg_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
-        mask = f_m({"Y1": y1, "U1": u["U1"]}, None)
+        # an abducted mask value (u["M"]) stands in for the shape mechanism
+        mask = u["M"] if "M" in u else f_m({"Y1": y1, "U1": u["U1"]}, None)
         fg = f_f({"Y2": y1, "U2": u["U2"]}, u["F"]) if "texture" not in randomise else None
         bg = f_b({"Y3": y1, "U3": u["U3"]}, u["B"]) if "background" not in randomise else None
         for _ in range(per_noise):
