@@ -9,7 +9,10 @@ the digits: mean IoU of the binarised masks (> 0.5), overall and per class. It n
 classifier, so it judges a CGN recipe in seconds instead of the classifier's minutes;
 the OOD accuracy of ``bench/cgn_mnist.py`` stays the measure that counts. Each run
 appends a record to ``bench/results/cgn_masks.json`` and writes ``masks.png`` into the
-run folder (rows: real images, abducted masks, true digits).
+run folder (rows: real images, abducted masks, true digits). ``--masks colour`` scores
+the masks the pipeline's ``--masks colour`` abducts from the CGN's
+(:func:`generators.cgn.colour.colour_masks`, over all training images) instead, into
+``colour_masks.png``.
 
 With ``--train ITERATIONS`` it first trains just the CGN into ``RUN/cgn``, as the full
 pipeline preset would (fast recipe, its overrides, plus ``--cgn-set``), so recipes can be
@@ -85,6 +88,9 @@ def main() -> None:
     p.add_argument("--rendering", default="pad", help="with --train: pad | paper")
     p.add_argument("--cgn-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="with --train: override a CGNTrainConfig field (repeatable)")
+    p.add_argument("--masks", default="cgn", choices=("cgn", "colour"),
+                   help="score the CGN's masks or the colour masks the pipeline's "
+                        "--masks colour abducts from them")
     args = p.parse_args()
     if args.train is not None:
         train_only(args)
@@ -95,6 +101,7 @@ def main() -> None:
     from causalkit.datasets.build import get_variant
     from causalkit.datasets.mnist import resolve_source
     from generators.cgn.checkpoint import load_generator
+    from generators.cgn.colour import colour_masks
     from generators.cgn.encoder import load_encoder
     from generators.cgn.images import save_grid, to_float
     from robust_training.cgn_mnist import DATASET_NAMES
@@ -120,14 +127,24 @@ def main() -> None:
     enc = load_encoder(run / "cgn" / "encoder.pt")
     x = torch.as_tensor(train.images[pick])
     y = torch.as_tensor(train.labels[pick]).long()
-    with torch.no_grad():
-        mu, _ = enc(to_float(x), y)
-        mask = cgn.shape(y, mu[:, 0])[:, 0].numpy()  # mu: (N, 1, latent), the shape noise
+
+    def cgn_masks(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            mu, _ = enc(to_float(images), labels)
+            return cgn.shape(labels, mu[:, 0])  # mu: (N, 1, latent), the shape noise
+
+    if args.masks == "colour":  # the colour densities need every training image's mask
+        x_all, y_all = torch.as_tensor(train.images), torch.as_tensor(train.labels).long()
+        m_all = torch.cat([cgn_masks(x_all[i:i + 2000], y_all[i:i + 2000])
+                           for i in range(0, len(y_all), 2000)])
+        mask = colour_masks(x_all, y_all, m_all, cgn.n_classes)[pick][:, 0].numpy()
+    else:
+        mask = cgn_masks(x, y)[:, 0].numpy()
     scores = iou(mask > 0.5, truth)
     labels = y.numpy()
     record = {
         "run": str(run), "variant": res["variant"], "seed": cfg["seed"],
-        "cgn_overrides": cfg.get("cgn_overrides", {}), "n": len(pick),
+        "cgn_overrides": cfg.get("cgn_overrides", {}), "n": len(pick), "masks": args.masks,
         "mask_iou": round(float(scores.mean()), 4),
         "per_class_iou": [round(float(scores[labels == k].mean()), 3) for k in range(10)],
         "mask_mean": round(float(mask.mean()), 4),
@@ -138,7 +155,8 @@ def main() -> None:
     grid = torch.cat([x[:10].float() / 127.5 - 1,
                       torch.as_tensor(mask[:10, None]).expand(-1, 3, -1, -1) * 2 - 1,
                       torch.as_tensor(truth[:10, None]).float().expand(-1, 3, -1, -1) * 2 - 1])
-    save_grid(run / "masks.png", grid, nrow=10)
+    save_grid(run / ("masks.png" if args.masks == "cgn" else "colour_masks.png"), grid,
+              nrow=10)
     append_record(RESULTS, record)
     print(json.dumps({k: v for k, v in record.items() if k != "machine"}))
 

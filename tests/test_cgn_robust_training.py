@@ -323,8 +323,11 @@ def test_full_variant_settings_reach_the_full_preset_only_and_yield_to_given_one
     assert wildlife.backgrounds == "real" and PipelineConfig.quick("wildlife").backgrounds \
         == PipelineConfig.full("colored").backgrounds == "generated"
     # without abduction (the official weights, prior noise) the preset keeps the CGN's
+    assert wildlife.masks == "colour" and PipelineConfig.quick("wildlife").masks \
+        == PipelineConfig.full("colored").masks == "cgn"
     for kw in ({"cgn": "official"}, {"counterfactuals": "prior"}, {"cgn_recipe": "paper"}):
-        assert PipelineConfig.full("wildlife", **kw).backgrounds == "generated", kw
+        cfg = PipelineConfig.full("wildlife", **kw)
+        assert (cfg.backgrounds, cfg.masks) == ("generated", "cgn"), kw
     assert wildlife.optimizer == "adadelta"  # the protocol's settings come with its name
     assert PipelineConfig.full("wildlife", classifier_protocol="ours").optimizer == "adam"
     assert PipelineConfig.quick("double-colored").cgn_iterations == 400
