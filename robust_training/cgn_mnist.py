@@ -305,9 +305,10 @@ def run_cgn_mnist(config: PipelineConfig, out: str | os.PathLike, *,
     uses = [opt for opt, on in (("--backgrounds real", config.backgrounds == "real"),
                                 ("--masks colour", config.masks == "colour")) if on]
     if uses and (not trains_encoder or config.counterfactuals == "prior"):
-        raise CausalKitError(f"{' and '.join(uses)} take the training images' abducted "
-                             "masks: they need abducted counterfactuals (--cgn train with "
-                             "the 'fast' recipe, --counterfactuals auto or abducted)")
+        raise CausalKitError(f"{' and '.join(uses)}: these work from the training "
+                             "images' abducted masks and need abducted counterfactuals "
+                             "(--cgn train with the 'fast' recipe, --counterfactuals auto "
+                             "or abducted)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

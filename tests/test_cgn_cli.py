@@ -35,3 +35,12 @@ def test_unknown_recipe_is_a_user_error(tmp_path):
     res = runner.invoke(app, ["reproduce", "cgn-mnist", "--quick", "--recipe", "turbo",
                               "--out", str(tmp_path)])
     assert res.exit_code == 2 and "--recipe" in res.output
+
+
+def test_masks_option_reaches_the_pipeline_checks(tmp_path):
+    res = runner.invoke(app, ["reproduce", "cgn-mnist", "--quick", "--masks", "u2net",
+                              "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "unknown masks 'u2net' (--masks)" in res.output
+    res = runner.invoke(app, ["reproduce", "cgn-mnist", "--quick", "--masks", "colour",
+                              "--cgn", "official", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "--masks colour: these work from" in res.output
