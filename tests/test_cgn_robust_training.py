@@ -159,43 +159,28 @@ def test_pipeline_refuses_abduction_without_an_encoder(tmp_path):
         run_cgn_mnist(cfg, tmp_path, progress=False)
 
 
-def test_pipeline_real_backgrounds(tmp_path):
+@pytest.mark.parametrize("option, value, bad", [("backgrounds", "real", "photo"),
+                                                 ("masks", "colour", "u2net")])
+def test_pipeline_options_that_need_abducted_masks(tmp_path, option, value, bad):
     from generators.cgn.counterfactuals import CounterfactualSet
     from robust_training.cgn_mnist import PipelineConfig, run_cgn_mnist
 
     kw = dict(n_train=200, n_ood=50, cgn_iterations=2, cgn_batch=16, cgn_ngf=8,
-              n_generated=40, steps=2, methods=("cgn",), backgrounds="real")
+              n_generated=40, steps=2, methods=("cgn",), **{option: value})
     rec = run_cgn_mnist(PipelineConfig.quick("colored", **kw), tmp_path, progress=False)
-    assert rec["config"]["backgrounds"] == "real" and 0.0 <= rec["results"]["cgn"]["ood"] <= 1
-    assert CounterfactualSet.load(tmp_path / "counterfactuals.npz").meta["backgrounds"] == "real"
+    assert rec["config"][option] == value and 0.0 <= rec["results"]["cgn"]["ood"] <= 1
+    assert CounterfactualSet.load(tmp_path / "counterfactuals.npz").meta[option] == value
     # a rerun on the same folder finds the CGN trained, and its record says so
     assert rec["cgn_resumed_at"] == 0
     again = run_cgn_mnist(PipelineConfig.quick("colored", **kw), tmp_path, progress=False)
     assert again["cgn_resumed_at"] == 2
     assert again["results"]["cgn"]["ood"] == rec["results"]["cgn"]["ood"]
-    # cut from the training images by their abducted masks: prior noise has none
-    with pytest.raises(CausalKitError, match="abducted counterfactuals"):
+    # both work from the training images' abducted masks: prior noise has none
+    with pytest.raises(CausalKitError, match=f"--{option} {value}: these work from"):
         run_cgn_mnist(PipelineConfig.quick("colored", counterfactuals="prior", **kw),
                       tmp_path / "prior", progress=False)
-    with pytest.raises(CausalKitError, match="unknown backgrounds"):
-        run_cgn_mnist(PipelineConfig.quick("colored", **{**kw, "backgrounds": "photo"}),
-                      tmp_path / "bad", progress=False)
-
-
-def test_pipeline_colour_masks(tmp_path):
-    from generators.cgn.counterfactuals import CounterfactualSet
-    from robust_training.cgn_mnist import PipelineConfig, run_cgn_mnist
-
-    kw = dict(n_train=200, n_ood=50, cgn_iterations=2, cgn_batch=16, cgn_ngf=8,
-              n_generated=40, steps=2, methods=("cgn",), masks="colour")
-    rec = run_cgn_mnist(PipelineConfig.quick("colored", **kw), tmp_path, progress=False)
-    assert rec["config"]["masks"] == "colour" and 0.0 <= rec["results"]["cgn"]["ood"] <= 1
-    assert CounterfactualSet.load(tmp_path / "counterfactuals.npz").meta["masks"] == "colour"
-    with pytest.raises(CausalKitError, match="abducted counterfactuals"):
-        run_cgn_mnist(PipelineConfig.quick("colored", counterfactuals="prior", **kw),
-                      tmp_path / "prior", progress=False)
-    with pytest.raises(CausalKitError, match="unknown masks"):
-        run_cgn_mnist(PipelineConfig.quick("colored", **{**kw, "masks": "u2net"}),
+    with pytest.raises(CausalKitError, match=f"unknown {option}"):
+        run_cgn_mnist(PipelineConfig.quick("colored", **{**kw, option: bad}),
                       tmp_path / "bad", progress=False)
 
 

@@ -176,18 +176,12 @@ def colour_masks(images: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor
 
     Parameters
     ----------
-    images : uint8 tensor (N, 3, H, W)
-        Real images.
-    labels : int tensor (N,)
-        Their classes.
+    images, labels, n_classes, bins, chunk
+        As in :func:`class_colour_densities`.
     masks : tensor (N, 1, H, W) in [0, 1]
         The CGN's abducted masks of ``images``.
-    n_classes : int
-        Number of classes.
     radius : int
         Width of the guard band and of the region around the CGN's digit, in pixels.
-    bins, chunk
-        Bins per channel; images handled at a time (bounds memory).
 
     Returns
     -------
