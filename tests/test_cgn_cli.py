@@ -42,5 +42,5 @@ def test_masks_option_reaches_the_pipeline_checks(tmp_path):
                               "--out", str(tmp_path)])
     assert res.exit_code == 2 and "unknown masks 'u2net' (--masks)" in res.output
     res = runner.invoke(app, ["reproduce", "cgn-mnist", "--quick", "--masks", "colour",
-                              "--cgn", "official", "--out", str(tmp_path)])
+                              "--counterfactuals", "prior", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "--masks colour: these work from" in res.output
