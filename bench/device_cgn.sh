@@ -52,8 +52,8 @@ declare -A ARGS=(
   [wildlife_w32]="--variant wildlife --methods cgn --cgn-ngf 32"
   # the Wildlife preset before 2026-12-04 (seed 0: 69.4 % on the CPU, 75.8 on an H200)
   [wildlife_i1000]="--variant wildlife --methods cgn --cgn-iterations 1000 --backgrounds generated --masks cgn"
-  # the full preset under bfloat16 autocast (CPU with AMX, seeds 0-3 with colour masks:
-  # 92.3 +- 0.5 %; 87.3 +- 4.9 with the CGN's masks)
+  # the full preset under bfloat16 autocast (CPU with AMX, seeds 0-5 with colour masks:
+  # 91.9 +- 0.8 %; seeds 0-4 with the CGN's masks: 87.8 +- 4.4)
   [wildlife_bf16]="--variant wildlife --methods cgn --precision bf16"
   # a seconds-long end-to-end check of the device path
   [smoke]="--variant colored --n-train 2000 --cgn-iterations 30 --n-generated 500 --steps 30 --methods original,cgn"
