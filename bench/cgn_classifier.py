@@ -68,7 +68,7 @@ def main() -> None:
 
     from causalkit.datasets import build_split
     from generators.cgn.counterfactuals import CounterfactualSet
-    from robust_training.cgn_mnist import DATASET_NAMES
+    from robust_training.experiments.cgn_mnist import DATASET_NAMES
     from robust_training.trainer import TrainData, accuracy, predict, train_classifier
 
     torch.set_num_threads(args.threads)

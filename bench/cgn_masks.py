@@ -57,7 +57,7 @@ def train_only(args: argparse.Namespace) -> None:
     from bench.cgn_mnist import SHARED, _parse_setting
     from causalkit.datasets import build_split
     from generators.cgn.train import train_cgn
-    from robust_training.cgn_mnist import DATASET_NAMES, PipelineConfig, cgn_train_config
+    from robust_training.experiments.cgn_mnist import DATASET_NAMES, PipelineConfig, cgn_train_config
 
     torch.set_num_threads(1)
     config = PipelineConfig.full(
@@ -104,7 +104,7 @@ def main() -> None:
     from generators.cgn.colour import colour_masks
     from generators.cgn.encoder import load_encoder
     from generators.cgn.images import save_grid, to_float
-    from robust_training.cgn_mnist import DATASET_NAMES
+    from robust_training.experiments.cgn_mnist import DATASET_NAMES
 
     torch.set_num_threads(1)
     run = Path(args.run)

@@ -31,7 +31,7 @@ SHARED = ROOT.parent / "shared" / "data"
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from robust_training.cgn_mnist import PipelineConfig, format_results, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import PipelineConfig, format_results, run_cgn_mnist
 
     torch.set_num_threads(args.threads)
     mnist = SHARED / "mnist"
@@ -104,7 +104,7 @@ def summary() -> None:
     from dataclasses import asdict
 
     from generators.cgn.train import CGNTrainConfig
-    from robust_training.cgn_mnist import PipelineConfig
+    from robust_training.experiments.cgn_mnist import PipelineConfig
 
     records = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     # pipeline fields tried and removed since, with the value that meant "not used"

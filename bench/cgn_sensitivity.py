@@ -38,7 +38,7 @@ def main() -> None:
 
     from analysis.sensitivity import nuisance_sensitivity
     from causalkit.datasets.build import get_scm, get_variant
-    from robust_training.cgn_mnist import DATASET_NAMES
+    from robust_training.experiments.cgn_mnist import DATASET_NAMES
     from robust_training.engine import load_model
     from robust_training.trainer import predict
 

@@ -40,7 +40,7 @@ from _machine import append_record, machine_info  # noqa: E402
 
 import generators  # noqa: E402
 from generators.cgn.train import train_cgn  # noqa: E402
-from robust_training.cgn_mnist import PipelineConfig, cgn_train_config  # noqa: E402
+from robust_training.experiments.cgn_mnist import PipelineConfig, cgn_train_config  # noqa: E402
 
 VARIANTS = ("colored", "double-colored", "wildlife")
 

@@ -36,7 +36,7 @@ def main() -> None:
     from generators.cgn.counterfactuals import generate_counterfactuals
     from generators.cgn.evaluate import colour_distance, mask_digit_accuracy, train_mask_reader
     from generators.cgn.train import preset, train_cgn
-    from robust_training.cgn_mnist import DATASET_NAMES
+    from robust_training.experiments.cgn_mnist import DATASET_NAMES
     from robust_training.trainer import TrainData, accuracy, train_classifier
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

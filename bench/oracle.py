@@ -67,7 +67,7 @@ def main() -> None:
     from bench.cgn_classifier import visible
     from bench.small_gan_eval import classify, train_oracle
     from causalkit.datasets import build_split
-    from robust_training.cgn_mnist import DATASET_NAMES, PipelineConfig
+    from robust_training.experiments.cgn_mnist import DATASET_NAMES, PipelineConfig
     from robust_training.streams import to_float
     from robust_training.trainer import TrainData, predict, train_classifier
 

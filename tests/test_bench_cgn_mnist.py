@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bench.cgn_mnist as bench  # noqa: E402
 from bench._machine import machine_info  # noqa: E402
-from robust_training.cgn_mnist import PipelineConfig, cgn_train_config  # noqa: E402
+from robust_training.experiments.cgn_mnist import PipelineConfig, cgn_train_config  # noqa: E402
 
 
 def _record(seed: int, ood: float, device: str | None) -> dict:

@@ -88,7 +88,7 @@ def test_training_learns_a_colour_rule_and_is_seeded():
 
 
 def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
-    from robust_training.cgn_mnist import PipelineConfig, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import PipelineConfig, run_cgn_mnist
 
     with pytest.raises(CausalKitError, match="irm_penalty"):
         run_cgn_mnist(PipelineConfig.quick("colored", irm_penalty=-1.0), tmp_path,
@@ -107,7 +107,7 @@ def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
     ({"shift": -2}, "shift"),
 ])
 def test_pipeline_checks_its_settings_before_any_work(tmp_path, bad, match):
-    from robust_training.cgn_mnist import PipelineConfig, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import PipelineConfig, run_cgn_mnist
 
     with pytest.raises(CausalKitError, match=match):
         run_cgn_mnist(PipelineConfig.quick("colored", **bad), tmp_path, progress=False)
@@ -120,7 +120,7 @@ def test_traindata_validates():
 
 
 def test_tiny_pipeline_end_to_end(tmp_path):
-    from robust_training.cgn_mnist import PipelineConfig, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import PipelineConfig, run_cgn_mnist
 
     cfg = PipelineConfig.quick("double-colored", n_train=200, n_ood=100, cgn_iterations=3,
                                cgn_batch=16, cgn_ngf=8, n_generated=60, per_noise=3,
@@ -149,7 +149,7 @@ def test_tiny_pipeline_end_to_end(tmp_path):
 
 
 def test_pipeline_refuses_abduction_without_an_encoder(tmp_path):
-    from robust_training.cgn_mnist import PipelineConfig, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import PipelineConfig, run_cgn_mnist
 
     cfg = PipelineConfig.quick("colored", n_train=100, n_ood=50, cgn_iterations=2,
                                cgn_batch=16, cgn_ngf=8, n_generated=20, steps=2,
@@ -163,7 +163,7 @@ def test_pipeline_refuses_abduction_without_an_encoder(tmp_path):
                                                  ("masks", "colour", "u2net")])
 def test_pipeline_options_that_need_abducted_masks(tmp_path, option, value, bad):
     from generators.cgn.counterfactuals import CounterfactualSet
-    from robust_training.cgn_mnist import PipelineConfig, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import PipelineConfig, run_cgn_mnist
 
     kw = dict(n_train=200, n_ood=50, cgn_iterations=2, cgn_batch=16, cgn_ngf=8,
               n_generated=40, steps=2, methods=("cgn",), **{option: value})
@@ -250,7 +250,7 @@ def test_step_schedule_and_adadelta_follow_the_official_classifier():
 
 
 def test_paper_classifier_protocol_sets_the_official_settings_under_given_ones():
-    from robust_training.cgn_mnist import CLASSIFIER_PROTOCOLS, PipelineConfig
+    from robust_training.experiments.cgn_mnist import CLASSIFIER_PROTOCOLS, PipelineConfig
 
     cfg = PipelineConfig.full("wildlife", classifier_protocol="paper")
     for k, v in CLASSIFIER_PROTOCOLS["paper"].items():
@@ -268,7 +268,7 @@ def test_cgn_heads_refuses_a_negative_aux_weight():
 
 
 def test_variant_overrides_reach_the_presets_and_yield_to_given_ones():
-    from robust_training.cgn_mnist import (
+    from robust_training.experiments.cgn_mnist import (
         FULL_CGN_OVERRIDES,
         VARIANT_CGN_OVERRIDES,
         PipelineConfig,
@@ -287,7 +287,7 @@ def test_variant_overrides_reach_the_presets_and_yield_to_given_ones():
 
 
 def test_full_variant_settings_reach_the_full_preset_only_and_yield_to_given_ones():
-    from robust_training.cgn_mnist import FULL_VARIANT_SETTINGS, PipelineConfig, cgn_train_config
+    from robust_training.experiments.cgn_mnist import FULL_VARIANT_SETTINGS, PipelineConfig, cgn_train_config
 
     for variant, settings in FULL_VARIANT_SETTINGS.items():
         cfg = PipelineConfig.full(variant)

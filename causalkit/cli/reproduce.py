@@ -101,7 +101,7 @@ def cgn_mnist(
         raise CausalKitError(f"unknown --variant {variant!r}; choose one of {list(VARIANTS)}")
     import torch
 
-    from robust_training.cgn_mnist import PipelineConfig, format_results, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import PipelineConfig, format_results, run_cgn_mnist
 
     overrides = {k: v for k, v in dict(
         cgn=cgn, textures=str(textures) if textures else None,

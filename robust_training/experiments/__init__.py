@@ -1,0 +1,1 @@
+"""Paper experiments as typed, nested configs, presets shipped as data, and pipelines."""
