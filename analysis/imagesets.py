@@ -46,8 +46,8 @@ import torch
 
 from causalkit.errors import DataError
 
-__all__ = ["ImageSet", "load_image_set", "read_image_folder", "from_dataset", "to_float",
-           "resize", "NAMED_KINDS", "describe_names"]
+__all__ = ["ImageSet", "load_image_set", "read_image_folder", "from_dataset", "resize",
+           "NAMED_KINDS", "describe_names"]
 
 _IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -102,13 +102,6 @@ class ImageSet:
                         None if self.nuisances is None else
                         {k: np.asarray(v)[idx_np] for k, v in self.nuisances.items()},
                         None if self.true_z is None else self.true_z[idx_np], dict(self.meta))
-
-
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 ``[0, 255]`` -> float ``[-1, 1]`` (float input is passed through)."""
-    if images.dtype == torch.uint8:
-        return images.float().div(127.5).sub(1.0)
-    return images.float()
 
 
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -268,7 +261,7 @@ def read_image_folder(path: str | os.PathLike, *, n: int | None = None,
 
 
 def _cgn_counterfactuals(variant: str, n: int, seed: int, name: str) -> ImageSet:
-    from generators.cgn.checkpoint import load_official
+    from generators.cgn.mnist.checkpoint import load_official
 
     model = load_official(variant)
     gen = torch.Generator().manual_seed(seed)

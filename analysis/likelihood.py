@@ -41,8 +41,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from analysis.imagesets import resize, to_float
+from analysis.imagesets import resize
 from causalkit.errors import CausalKitError
+from generators.images import to_float
 
 __all__ = ["RandomConvFeatures", "featurize", "median_bandwidth", "log_kernel_matrix",
            "log_likelihood", "kernel_bounds", "StrategyScore", "score_strategies"]
@@ -85,7 +86,7 @@ def featurize(images: torch.Tensor, feature: str = "random-conv", *,
     net = RandomConvFeatures(0) if feature == "random-conv" else None
     out = []
     for s in range(0, len(images), batch_size):
-        x = resize(to_float(images[s:s + batch_size]), 32)
+        x = resize(to_float(images[s:s + batch_size], keep_float=True), 32)
         f = net(x) if net is not None else nn.functional.avg_pool2d(x, 2).flatten(1)
         out.append(f.double().numpy())
     return np.concatenate(out) if out else np.zeros((0, 1))

@@ -1,4 +1,6 @@
-"""Figures of the probe (GenInt Figure 3) and of strategy sweeps (GenInt Figure 6).
+"""Figures of the probe (GenInt Figure 3), of strategy sweeps (GenInt Figure 6) and of
+strategy screens (how far each intervention loosens the colour tie, against how many of
+its samples still show their digit).
 
 matplotlib runs with the non-interactive Agg backend; files are written atomically.
 """
@@ -13,7 +15,7 @@ from typing import Any
 
 from causalkit.io import atomic_write_bytes
 
-__all__ = ["plot_probe", "plot_sweep"]
+__all__ = ["plot_probe", "plot_sweep", "plot_screen_frontier"]
 
 
 def _figure():
@@ -83,3 +85,49 @@ def plot_sweep(param: str, values: Sequence[float], loglik: Sequence[float],
     out = _save(fig, path)
     plt.close(fig)
     return out
+
+
+def plot_screen_frontier(records: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
+    """Recognised against mutual information: a colour per generator, a marker per kind
+    of directions (first-layer shortcut, one later layer, several layers joined).
+
+    Each record is one screened strategy (``bench/genint_screen.py``) with ``mi_bits``
+    (:func:`analysis.nuisance_tie.colour_tie`), ``recognised`` (the fraction of samples
+    a shape reader reads as their label), ``generator`` (its folder),
+    ``directions_layer`` and ``reference_real`` (the real training images' scores).
+    Independence is MI 0; the dashed line is the real training images' MI. Points up
+    and to the left are better interventions.
+    """
+    from causalkit.errors import CausalKitError
+
+    if not records:
+        raise CausalKitError("no interventional records to plot; screen some strategies "
+                             "first")
+
+    def kind(layer: str) -> str:
+        if "+" in layer:
+            return "layers joined"
+        return "first layer" if layer.startswith("gen_z") else "one later layer"
+
+    markers = {"first layer": "o", "one later layer": "s", "layers joined": "^"}
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(8.0, 4.2))
+    generators = sorted({Path(r["generator"]).parent.name for r in records})
+    colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(generators)}
+    for r in records:
+        ax.plot(r["mi_bits"], r["recognised"], markers[kind(r["directions_layer"])],
+                color=colours[Path(r["generator"]).parent.name], alpha=0.75)
+    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=g)
+               for g, c in colours.items()]
+    handles += [plt.Line2D([], [], color="k", marker=m, ls="", label=k, fillstyle="none")
+                for k, m in markers.items()]
+    handles.append(ax.axvline(records[0]["reference_real"]["mi_bits"], ls="--", c="grey",
+                              lw=1, label="real training images"))
+    ax.set_xlabel("mutual information of nuisance class and label (bits)")
+    ax.set_ylabel("recognised by the shape reader")
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = _save(fig, path)
+    plt.close(fig)
+    return path

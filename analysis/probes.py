@@ -42,9 +42,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from analysis.imagesets import ImageSet, load_image_set, resize, to_float
+from analysis.imagesets import ImageSet, load_image_set, resize
 from analysis.sources import InterventionSource, resolve_source
 from causalkit.errors import CausalKitError
+from generators.images import to_float
 
 __all__ = ["NuisanceRegressor", "FittedRegressor", "train_regressor", "predict_nuisances",
            "RatioStats", "label_predictability", "DatasetProbe", "ProbeReport",
@@ -246,7 +247,7 @@ def predict_nuisances(regressor: FittedRegressor, images: torch.Tensor, *,
     n = len(images)
     batches = range(0, n, batch_size)
     for s in _progress(batches, len(batches), desc, progress):
-        x = resize(to_float(images[s:s + batch_size]), regressor.input_size)
+        x = resize(to_float(images[s:s + batch_size], keep_float=True), regressor.input_size)
         out.append(regressor.model(x).numpy())
     if not out:
         return np.zeros((0, len(regressor.z_mean)), np.float32)

@@ -86,22 +86,15 @@ class StrategySource:
     """
 
     def __init__(self, generator: Any, directions: Any, strategy: Any) -> None:
-        from generators.strategies import InterventionSampler, Observational, parse_strategy
+        from generators.sampling import make_sampler
+        from generators.strategies import Observational, parse_strategy
 
         self.generator = generator
         self.strategy = parse_strategy(strategy) if isinstance(strategy, str) else strategy
         self.observational = isinstance(self.strategy, Observational)
-        if directions is None and not self.observational:
-            from generators.directions import shortcut_directions
-
-            directions = shortcut_directions(generator)
-        if not self.observational and directions.k < self.strategy.components:
-            raise CausalKitError(f"the strategy uses k={self.strategy.components} directions "
-                                 f"but only {directions.k} are available; lower k or fit more "
-                                 "directions")
-        self.directions = None if self.observational else \
-            directions.top(self.strategy.components)
-        self.sampler = InterventionSampler(generator, self.strategy, self.directions)
+        # Only the exact shortcut by default, and only the strategy's k directions.
+        self.sampler, self.directions, _ = make_sampler(
+            generator, self.strategy, directions=directions, fit="shortcut", top_k=True)
         self.name = f"{getattr(generator, 'name', 'generator')} {self.strategy}"
 
     def sample(self, n: int, *, seed: int, batch_size: int = 256) -> InterventionBatch:

@@ -20,26 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from causalkit.datasets.nuisances import digit_visible
+from causalkit.records import append_record, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench._machine import append_record, machine_info  # noqa: E402
-from bench._runs import data_kwargs  # noqa: E402
-
 RESULTS = ROOT / "bench" / "results" / "cgn_classifier.json"
-
-
-def visible(images: np.ndarray, threshold: int = 20) -> np.ndarray:
-    """Whether each uint8 image (N, 3, H, W) has a pixel differing from its corner pixel
-    by at least ``threshold`` (sum of absolute RGB differences)."""
-    x = images.astype(np.int16)
-    diff = np.abs(x - x[:, :, :1, :1]).sum(1)
-    return diff.reshape(len(x), -1).max(1) >= threshold
 
 
 def main() -> None:
@@ -68,15 +56,17 @@ def main() -> None:
 
     from causalkit.datasets import build_split
     from generators.cgn.counterfactuals import CounterfactualSet
-    from robust_training.experiments.cgn_mnist import DATASET_NAMES
-    from robust_training.trainer import TrainData, accuracy, predict, train_classifier
+    from robust_training.engine import accuracy, predict, train_classifier
+    from robust_training.experiments.cgn_mnist import VARIANTS, config_of_record
+    from robust_training.experiments.cgn_runs import data_kwargs
+    from robust_training.streams import TrainData
 
     torch.set_num_threads(args.threads)
     run = Path(args.run)
     res = json.loads((run / "results.json").read_text())
-    cfg = res["config"]
+    cfg = config_of_record(res)
     seed = cfg["seed"] if args.seed is None else args.seed
-    name, data_kw = DATASET_NAMES[res["variant"]], data_kwargs(res)
+    name, data_kw = VARIANTS[res["variant"]], data_kwargs(res)
     ood = build_split(name, "ood", seed=cfg["seed"], n=cfg["n_ood"], **data_kw)
     cf = CounterfactualSet.load(run / "counterfactuals.npz")
     data = TrainData.generated(cf.images, cf.shape, cf.texture, cf.background)
@@ -95,7 +85,7 @@ def main() -> None:
                                 optimizer=args.optimizer, precision=args.precision,
                                 progress=True)
     seconds = time.perf_counter() - t0
-    vis = visible(ood.images)
+    vis = digit_visible(ood.images)
     correct = predict(model, ood.images) == ood.labels
     record = {
         "run": str(run), "variant": res["variant"], "source": res["source"],

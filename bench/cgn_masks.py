@@ -11,7 +11,7 @@ the OOD accuracy of ``bench/cgn_mnist.py`` stays the measure that counts. Each r
 appends a record to ``bench/results/cgn_masks.json`` and writes ``masks.png`` into the
 run folder (rows: real images, abducted masks, true digits). ``--masks colour`` scores
 the masks the pipeline's ``--masks colour`` abducts from the CGN's
-(:func:`generators.cgn.colour.colour_masks`, over all training images) instead, into
+(:func:`generators.cgn.mnist.colour.colour_masks`, over all training images) instead, into
 ``colour_masks.png``.
 
 With ``--train ITERATIONS`` it first trains just the CGN into ``RUN/cgn``, as the full
@@ -27,25 +27,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from analysis.masks import mask_iou
+from causalkit.errors import CausalKitError
+from causalkit.records import append_record, machine_info
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench._machine import append_record, machine_info  # noqa: E402
-from bench._runs import data_kwargs  # noqa: E402
-
 RESULTS = ROOT / "bench" / "results" / "cgn_masks.json"
-
-
-def iou(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Per-image intersection over union of two boolean mask stacks (N, H, W)."""
-    inter = (pred & truth).reshape(len(pred), -1).sum(1)
-    union = (pred | truth).reshape(len(pred), -1).sum(1)
-    return inter / np.maximum(union, 1)
+SHARED = ROOT.parent / "shared" / "data"
 
 
 def train_only(args: argparse.Namespace) -> None:
@@ -54,26 +46,29 @@ def train_only(args: argparse.Namespace) -> None:
 
     import torch
 
-    from bench.cgn_mnist import SHARED, _parse_setting
     from causalkit.datasets import build_split
-    from generators.cgn.train import train_cgn
-    from robust_training.experiments.cgn_mnist import DATASET_NAMES, PipelineConfig, cgn_train_config
+    from generators.cgn.mnist.train import train_cgn
+    from robust_training.experiments.cgn_mnist import cgn_train_config, preset_config
+    from robust_training.experiments.cgn_runs import parse_cgn_override
 
     torch.set_num_threads(1)
-    config = PipelineConfig.full(
+    try:
+        overrides = dict(parse_cgn_override(a) for a in args.cgn_set)
+    except CausalKitError as exc:
+        raise SystemExit(str(exc)) from None
+    config = preset_config(
         args.variant, seed=args.seed, source=f"mnist:{SHARED / 'mnist'}",
         textures=str(SHARED / "textures") if args.variant == "wildlife" else None,
-        cgn_iterations=args.train, rendering=args.rendering,
-        cgn_overrides=dict(_parse_setting(a) for a in args.cgn_set))
-    train = build_split(DATASET_NAMES[args.variant], "train", rho=1.0, seed=config.seed,
-                        n=config.n_train, source=config.source, textures=config.textures,
-                        rendering=config.rendering)
+        cgn_iterations=args.train, rendering=args.rendering, cgn_overrides=overrides)
+    data = config.data
+    train = build_split(data.dataset, "train", rho=1.0, seed=config.seed, n=data.n_train,
+                        source=data.source, textures=data.textures, rendering=data.rendering)
     t0 = time.perf_counter()
     run = Path(args.run)
     train_cgn(torch.as_tensor(train.images), torch.as_tensor(train.labels),
               cgn_train_config(config), run / "cgn", progress=False)
     stub = {"variant": args.variant, "results": {}, "cgn_seconds": time.perf_counter() - t0,
-            "config": asdict(config)}
+            "config": config.to_dict()}
     (run / "results.json").write_text(json.dumps(stub, indent=1))
 
 
@@ -100,11 +95,12 @@ def main() -> None:
     from causalkit.datasets import build_split
     from causalkit.datasets.build import get_variant
     from causalkit.datasets.mnist import resolve_source
-    from generators.cgn.checkpoint import load_generator
-    from generators.cgn.colour import colour_masks
-    from generators.cgn.encoder import load_encoder
-    from generators.cgn.images import save_grid, to_float
-    from robust_training.experiments.cgn_mnist import DATASET_NAMES
+    from generators.cgn.mnist.checkpoint import load_generator
+    from generators.cgn.mnist.colour import colour_masks
+    from generators.cgn.mnist.encoder import load_encoder
+    from generators.images import save_grid, to_float
+    from robust_training.experiments.cgn_mnist import VARIANTS, config_of_record
+    from robust_training.experiments.cgn_runs import data_kwargs
 
     torch.set_num_threads(1)
     run = Path(args.run)
@@ -114,10 +110,10 @@ def main() -> None:
                              "bench/cgn_mnist.py run whose CGN was trained here with the "
                              "fast recipe (it has an encoder), or use --train")
     res = json.loads((run / "results.json").read_text())
-    cfg = res["config"]
+    cfg = config_of_record(res)
     data_kw = data_kwargs(res)
     rendering = data_kw["rendering"]
-    name = DATASET_NAMES[res["variant"]]
+    name = VARIANTS[res["variant"]]
     train = build_split(name, "train", rho=1.0, seed=cfg["seed"], n=cfg["n_train"], **data_kw)
     pick = np.random.default_rng(0).permutation(len(train))[:args.n]
     digits = get_variant(name).alpha_masks(resolve_source(cfg["source"]).train.images,
@@ -140,7 +136,7 @@ def main() -> None:
         mask = colour_masks(x_all, y_all, m_all, cgn.n_classes)[pick][:, 0].numpy()
     else:
         mask = cgn_masks(x, y)[:, 0].numpy()
-    scores = iou(mask > 0.5, truth)
+    scores = mask_iou(mask > 0.5, truth)
     labels = y.numpy()
     record = {
         "run": str(run), "variant": res["variant"], "seed": cfg["seed"],
@@ -155,8 +151,8 @@ def main() -> None:
     grid = torch.cat([x[:10].float() / 127.5 - 1,
                       torch.as_tensor(mask[:10, None]).expand(-1, 3, -1, -1) * 2 - 1,
                       torch.as_tensor(truth[:10, None]).float().expand(-1, 3, -1, -1) * 2 - 1])
-    save_grid(run / ("masks.png" if args.masks == "cgn" else "colour_masks.png"), grid,
-              nrow=10)
+    save_grid(grid, run / ("masks.png" if args.masks == "cgn" else "colour_masks.png"),
+              nrow=10, upscale=2)
     append_record(RESULTS, record)
     print(json.dumps({k: v for k, v in record.items() if k != "machine"}))
 

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from causalkit.records import append_record, machine_info
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench._machine import append_record, machine_info  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "cgn_mnist.json"
 SHARED = ROOT.parent / "shared" / "data"
@@ -31,7 +30,8 @@ SHARED = ROOT.parent / "shared" / "data"
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from robust_training.experiments.cgn_mnist import PipelineConfig, format_results, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import format_results, preset_config, run_cgn_mnist
+    from robust_training.experiments.cgn_runs import parse_cgn_override
 
     torch.set_num_threads(args.threads)
     mnist = SHARED / "mnist"
@@ -46,11 +46,10 @@ def run(args: argparse.Namespace) -> dict:
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     if args.cgn_set:  # on top of the variant's preset overrides
-        kw["cgn_overrides"] = dict(_parse_setting(a) for a in args.cgn_set)
+        kw["cgn_overrides"] = dict(parse_cgn_override(a) for a in args.cgn_set)
     if args.methods:
         kw["methods"] = tuple(args.methods.split(","))
-    preset = PipelineConfig.quick if args.quick else PipelineConfig.full
-    config = preset(args.variant, **kw)
+    config = preset_config(args.variant, quick=args.quick, **kw)
     out = Path(args.out or tempfile.mkdtemp(prefix="cgn_bench_"))
     record = run_cgn_mnist(config, out, device=args.device, progress=True)
     record["machine"] = machine_info()
@@ -59,16 +58,6 @@ def run(args: argparse.Namespace) -> dict:
     append_record(RESULTS, record)
     print(format_results(record))
     return record
-
-
-def _parse_setting(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise SystemExit(f"--cgn-set takes FIELD=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)  # numbers, true/false, null
-    except json.JSONDecodeError:
-        return key, value  # a plain string, e.g. disc=conv
 
 
 def _row(method: str, runs: list[dict]) -> str:
@@ -103,18 +92,18 @@ def summary() -> None:
     """
     from dataclasses import asdict
 
-    from generators.cgn.train import CGNTrainConfig
-    from robust_training.experiments.cgn_mnist import PipelineConfig
+    from generators.cgn.mnist.train import CGNTrainConfig
+    from robust_training.experiments.cgn_mnist import CGNMnistConfig, config_of_record
 
     records = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     # pipeline fields tried and removed since, with the value that meant "not used"
     removed_defaults = {"foregrounds": "generated"}
     defaults = asdict(CGNTrainConfig())
     # a pipeline field added later (rendering, optimizer, ...) counts as its default
-    pipeline_defaults = asdict(PipelineConfig())
+    pipeline_defaults = CGNMnistConfig().flat()
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in records:
-        cfg = {k: v for k, v in {**pipeline_defaults, **r["config"]}.items()
+        cfg = {k: v for k, v in {**pipeline_defaults, **config_of_record(r)}.items()
                if k not in ("seed", "irm_penalty") and removed_defaults.get(k, ...) != v}
         # the CGN's settings as today's config reads them: a field added later counts
         # as its default, one removed since is dropped (its non-default uses are
@@ -126,8 +115,9 @@ def summary() -> None:
         key = [r["source"], _device_type(r), cfg, cgn_cfg]
         groups[json.dumps(_numbers_as_floats(key), sort_keys=True)].append(r)
     for runs in groups.values():
-        cfg = {k: v for k, v in runs[0]["config"].items() if removed_defaults.get(k, ...) != v}
-        seeds = sorted(r["config"]["seed"] for r in runs)
+        cfg = {k: v for k, v in config_of_record(runs[0]).items()
+               if removed_defaults.get(k, ...) != v}
+        seeds = sorted(config_of_record(r)["seed"] for r in runs)
         extra = "".join(f", {k}={cfg[k]}" for k in ("rendering", "classifier_protocol", "model",
                                                     "precision", "backgrounds", "masks")
                         if cfg.get(k, pipeline_defaults[k]) != pipeline_defaults[k])
@@ -153,7 +143,7 @@ def summary() -> None:
                 continue
             by_penalty: dict[float, list[dict]] = defaultdict(list)
             for r in runs:
-                by_penalty[r["config"].get("irm_penalty", 100.0)].append(r)
+                by_penalty[config_of_record(r).get("irm_penalty", 100.0)].append(r)
             for penalty, rs in sorted(by_penalty.items()):
                 print(_row(method, rs) + f" penalty {penalty:g}")
         tot = np.array([r["seconds_total"] for r in runs])

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench._machine import append_record, machine_info  # noqa: E402
-from bench._runs import data_kwargs  # noqa: E402
+from causalkit.records import append_record, machine_info
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "cgn_sensitivity.json"
 
 
@@ -38,14 +35,14 @@ def main() -> None:
 
     from analysis.sensitivity import nuisance_sensitivity
     from causalkit.datasets.build import get_scm, get_variant
-    from robust_training.experiments.cgn_mnist import DATASET_NAMES
-    from robust_training.engine import load_model
-    from robust_training.trainer import predict
+    from robust_training.engine import load_model, predict
+    from robust_training.experiments.cgn_mnist import VARIANTS, config_of_record
+    from robust_training.experiments.cgn_runs import data_kwargs
 
     torch.set_num_threads(a.threads)
     run = Path(a.run)
     res = json.loads((run / "results.json").read_text())
-    cfg, name = res["config"], DATASET_NAMES[res["variant"]]
+    cfg, name = config_of_record(res), VARIANTS[res["variant"]]
     model = load_model(run / "classifiers" / a.method)
     scm = get_scm(name, "test", **data_kwargs(res))
     nodes = list(get_variant(name).class_nodes)

@@ -24,23 +24,21 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import torch  # noqa: E402
-from _machine import append_record, machine_info  # noqa: E402
 
 import generators  # noqa: E402
-from generators.cgn.train import train_cgn  # noqa: E402
-from robust_training.experiments.cgn_mnist import PipelineConfig, cgn_train_config  # noqa: E402
+from causalkit.records import append_record, machine_info  # noqa: E402
+from generators.cgn.mnist.train import train_cgn  # noqa: E402
+from robust_training.experiments.cgn_mnist import cgn_train_config, preset_config  # noqa: E402
 
 VARIANTS = ("colored", "double-colored", "wildlife")
 
@@ -56,7 +54,7 @@ def _commit(path: Path) -> str | None:
 def time_iterations(variant: str, iterations: int, skip: int,
                     device: str = "cpu", precision: str = "fp32") -> list[float]:
     """Seconds of each CGN iteration after the first ``skip``, at the full preset."""
-    config = replace(cgn_train_config(PipelineConfig.full(variant, precision=precision)),
+    config = replace(cgn_train_config(preset_config(variant, precision=precision)),
                      iterations=skip + iterations, bg_warmup=0, log_every=10**6,
                      sample_every=10**6, checkpoint_every=10**6)
     gen = torch.Generator().manual_seed(0)

@@ -17,15 +17,13 @@ Appends one record per setting to ``bench/results/cgn_texture_ablation.json``.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench._machine import append_record, machine_info  # noqa: E402
+from causalkit.records import append_record, machine_info
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "cgn_texture_ablation.json"
 
 
@@ -34,13 +32,18 @@ def main() -> None:
 
     from causalkit.datasets import build_split, resolve_source
     from generators.cgn.counterfactuals import generate_counterfactuals
-    from generators.cgn.evaluate import colour_distance, mask_digit_accuracy, train_mask_reader
-    from generators.cgn.train import preset, train_cgn
-    from robust_training.experiments.cgn_mnist import DATASET_NAMES
-    from robust_training.trainer import TrainData, accuracy, train_classifier
+    from generators.cgn.mnist.evaluate import (
+        colour_distance,
+        mask_digit_accuracy,
+        train_mask_reader,
+    )
+    from generators.cgn.mnist.train import preset, train_cgn
+    from robust_training.engine import accuracy, train_classifier
+    from robust_training.experiments.cgn_mnist import VARIANTS
+    from robust_training.streams import TrainData
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--variant", default="colored", choices=sorted(DATASET_NAMES))
+    p.add_argument("--variant", default="colored", choices=sorted(VARIANTS))
     p.add_argument("--iterations", type=int, default=600)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--ngf", type=int, default=16)
@@ -52,7 +55,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
 
-    name = DATASET_NAMES[args.variant]
+    name = VARIANTS[args.variant]
     train = build_split(name, "train", rho=1.0, seed=args.seed, source=args.source)
     ood = build_split(name, "ood", seed=args.seed, source=args.source)
     src = resolve_source(args.source)

@@ -19,14 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from causalkit.datasets import build_split, resolve_source
+from causalkit.datasets.cache import save_arrays
+from causalkit.io import atomic_write_text
+from causalkit.records import machine_info
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from _machine import machine_info  # noqa: E402
-
-from causalkit.datasets import build_split, resolve_source  # noqa: E402
-from causalkit.datasets.cache import save_arrays  # noqa: E402
-from causalkit.io import atomic_write_text  # noqa: E402
 
 VARIANTS = ("colored-mnist", "double-colored-mnist", "wildlife-mnist")
 

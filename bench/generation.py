@@ -24,22 +24,20 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
 # OpenBLAS threads spin-wait: on a shared machine two of them per process are far slower
 # than one. Set before numpy/scipy load (threadpoolctl misses libraries loaded later).
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import torch  # noqa: E402
-from _machine import machine_info  # noqa: E402
 
 from causalkit.interventions import LatentStrategy  # noqa: E402
 from causalkit.io import atomic_write_text  # noqa: E402
+from causalkit.records import machine_info  # noqa: E402
 from generators.biggan import random_biggan, tiny_biggan  # noqa: E402
 from generators.directions import fit_pca_directions, shortcut_directions  # noqa: E402
 from generators.strategies import sample_latents  # noqa: E402

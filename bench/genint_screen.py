@@ -4,12 +4,13 @@ An intervention helps a classifier only if its samples (a) no longer tie the nui
 to the label and (b) still show the object of their label. On the synthetic MNIST
 variants both are measurable without a classifier of the task:
 
-- **tie**: each sample's nuisance class (the nearest palette colour of the digit for
-  colored MNIST, of the border for double-colored MNIST) against its label, as the
-  fraction where they agree (0.1 is independence for ten classes) and as their mutual
-  information in bits (0 is independence);
+- **tie** (:func:`analysis.nuisance_tie.colour_tie`): each sample's nuisance class (the
+  nearest palette colour of the digit for colored MNIST, of the border for
+  double-colored MNIST) against its label, as the fraction where they agree (0.1 is
+  independence for ten classes) and as their mutual information in bits (0 is
+  independence);
 - **recognised**: the fraction of samples whose digit a colour-blind shape reader
-  (:class:`bench.small_gan_eval.ShapeOracle`, trained on real colour-independent data)
+  (:class:`robust_training.oracle.ShapeOracle`, trained on real colour-independent data)
   reads as the label.
 
 Each strategy gets one pool of ``--per-class`` samples per class (``--seed``), and the
@@ -25,93 +26,15 @@ real training images are scored by the same readers as a reference. The records 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench._machine import append_record, machine_info  # noqa: E402
-
-
-def file_digest(path: str | Path, n: int = 12) -> str:
-    """The first ``n`` hex digits of a file's SHA-256 (identifies a generator's weights)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SystemExit(f"{path} not found: --generator must be a small-GAN folder "
-                         "(config.json + generator.pt), e.g. runs/small_gan_col09/generator "
-                         "from python -m generators.small_gan_train")
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:n]
-
-
-def nuisance_classes(images: torch.Tensor, variant: str) -> torch.Tensor:
-    """Each image's nuisance class: nearest palette colour of the digit (colored MNIST)
-    or of the border (double-colored MNIST)."""
-    from bench.small_gan_eval import background_color, foreground_color
-    from causalkit.datasets.palettes import COLORED_PALETTE, DOUBLE_BG_PALETTE
-
-    colored = variant == "colored-mnist"
-    pal = torch.tensor(np.asarray(COLORED_PALETTE if colored else DOUBLE_BG_PALETTE),
-                       dtype=torch.float32) * 255.0
-    colour = (foreground_color if colored else background_color)(torch.as_tensor(images))
-    return torch.cdist(colour, pal).argmin(dim=1)
-
-
-def tie(images: torch.Tensor, labels: torch.Tensor, variant: str) -> dict[str, float]:
-    """Agreement and mutual information (bits) of nuisance class and label."""
-    from sklearn.metrics import mutual_info_score
-
-    z = nuisance_classes(images, variant).numpy()
-    y = torch.as_tensor(labels).numpy()
-    return {"aligned": round(float((z == y).mean()), 4),
-            "mi_bits": round(float(mutual_info_score(y, z) / np.log(2)), 4)}
-
-
-def plot_frontier(records: list[dict], path: str | Path) -> Path:
-    """Recognised against mutual information: a colour per generator, a marker per kind
-    of directions (first-layer shortcut, one later layer, several layers joined).
-
-    Independence is MI 0; the dashed line is the real training images' MI. Points up
-    and to the left are better interventions.
-    """
-    from analysis.plots import _figure, _save
-
-    if not records:
-        raise SystemExit("no interventional records to plot; screen some strategies first")
-
-    def kind(layer: str) -> str:
-        if "+" in layer:
-            return "layers joined"
-        return "first layer" if layer.startswith("gen_z") else "one later layer"
-
-    markers = {"first layer": "o", "one later layer": "s", "layers joined": "^"}
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(8.0, 4.2))
-    generators = sorted({Path(r["generator"]).parent.name for r in records})
-    colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(generators)}
-    for r in records:
-        ax.plot(r["mi_bits"], r["recognised"], markers[kind(r["directions_layer"])],
-                color=colours[Path(r["generator"]).parent.name], alpha=0.75)
-    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=g)
-               for g, c in colours.items()]
-    handles += [plt.Line2D([], [], color="k", marker=m, ls="", label=k, fillstyle="none")
-                for k, m in markers.items()]
-    handles.append(ax.axvline(records[0]["reference_real"]["mi_bits"], ls="--", c="grey",
-                              lw=1, label="real training images"))
-    ax.set_xlabel("mutual information of nuisance class and label (bits)")
-    ax.set_ylabel("recognised by the shape reader")
-    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+from analysis.nuisance_tie import colour_tie
+from analysis.plots import plot_screen_frontier
+from causalkit.records import append_record, file_digest, machine_info
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -135,7 +58,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         "default: the exact shortcut of the affine first layer")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    digest = file_digest(Path(a.generator) / "generator.pt")  # fails early on a bad path
+    weights = Path(a.generator) / "generator.pt"
+    if not weights.is_file():  # fail early on a bad path
+        raise SystemExit(f"{weights} not found: --generator must be a small-GAN folder "
+                         "(config.json + generator.pt), e.g. runs/small_gan_col09/generator "
+                         "from python -m generators.small_gan_train")
+    digest = file_digest(weights)
     records = screen(a, digest) if a.strategies else []
     if a.plot:
         if not Path(a.out).is_file():
@@ -143,25 +71,29 @@ def main(argv: list[str] | None = None) -> list[dict]:
                              "screen some strategies into it first")
         every = [r for r in json.loads(Path(a.out).read_text()) if r["variant"] == a.variant
                  and not r["strategy"].startswith("observational")]
-        print("wrote", plot_frontier(every, a.plot))
+        if not every:
+            raise SystemExit("no interventional records to plot; screen some strategies "
+                             "first")
+        print("wrote", plot_screen_frontier(every, a.plot))
     return records
 
 
 def screen(a: argparse.Namespace, digest: str) -> list[dict]:
     """Score every strategy of ``a.strategies``; append and return their records."""
-    from bench.small_gan_eval import classify, strip_png, train_oracle
     from causalkit.datasets import build_split
     from generators.directions import fit_layerwise_directions
+    from generators.images import save_strip, to_float
     from generators.small_gan import chunk_sensitivity, load_small_gan
     from generators.strategies import Observational, parse_strategy
+    from robust_training.oracle import classify, train_shape_oracle
     from robust_training.sources import generated_pool
-    from robust_training.streams import to_float
 
-    oracle, oracle_ood = train_oracle(a.source, Path(a.oracle))
+    oracle, oracle_ood = train_shape_oracle(a.source, Path(a.oracle))
     train = build_split(a.variant, "train", rho=a.rho, seed=0, source=a.source, n=10000,
                         cache=False)
     real = {"strategy": "real training images",
-            **tie(torch.as_tensor(train.images), torch.as_tensor(train.labels), a.variant),
+            **colour_tie(torch.as_tensor(train.images), torch.as_tensor(train.labels),
+                         a.variant),
             "recognised": round(float((classify(oracle, to_float(torch.as_tensor(
                 train.images))) == torch.as_tensor(train.labels)).float().mean()), 4)}
     print(f"{'strategy':32s} aligned  MI bits  recognised")
@@ -182,7 +114,8 @@ def screen(a: argparse.Namespace, digest: str) -> list[dict]:
         x, y = generated_pool(gen, text, a.per_class, seed=a.seed, directions=directions)
         xf = to_float(x)
         pred = classify(oracle, xf)
-        rec = {"benchmark": "genint_screen", "strategy": text, **tie(x, y, a.variant),
+        rec = {"benchmark": "genint_screen", "strategy": text,
+               **colour_tie(x, y, a.variant),
                "recognised": round(float((pred == y).float().mean()), 4),
                "recognised_per_class": [round(float((pred[y == c] == c).float().mean()), 3)
                                         for c in range(10)],
@@ -199,7 +132,7 @@ def screen(a: argparse.Namespace, digest: str) -> list[dict]:
         if a.strips:
             name = "".join(ch if ch.isalnum() else "_" for ch in f"{a.layer or ''}{text}")
             rows = [xf[y == c][:12] for c in range(10)]
-            strip_png(rows, Path(a.strips) / f"{name}.png", scale=2)
+            save_strip(rows, Path(a.strips) / f"{name}.png", upscale=2)
     return records
 
 

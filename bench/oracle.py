@@ -11,10 +11,11 @@ data; this figure is what the classifier itself can read.
 
 On double-colored MNIST the digit colour of class k equals the background colour of
 class (k + 4) mod 10 (the official palettes), so about 10 % of the OOD images show a
-faint digit (``bench/cgn_classifier.py``'s ``visible``); the record splits the accuracy
-into visible and faint digits, and, on the default rendering, adds the small LeNet
-oracle of ``bench/small_gan_eval.py`` (trained once, on seed 0, cached in
-runs/oracle_lenet). One record per run in ``bench/results/oracle.json``.
+faint digit (:func:`causalkit.datasets.nuisances.digit_visible`); the record splits the
+accuracy into visible and faint digits, and, on the default rendering, adds the small
+LeNet oracle of ``bench/small_gan_eval.py`` (:class:`robust_training.oracle.ShapeOracle`;
+trained once, on seed 0, cached in runs/oracle_lenet). One record per run in
+``bench/results/oracle.json``.
 
     python bench/oracle.py --variant double-colored --seed 0
     python bench/oracle.py --variant wildlife --precision bf16 --threads 2
@@ -23,16 +24,14 @@ runs/oracle_lenet). One record per run in ``bench/results/oracle.json``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench._machine import append_record, machine_info  # noqa: E402
+from causalkit.records import append_record, machine_info
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "oracle.json"
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -64,42 +63,44 @@ def main() -> None:
 
     import torch
 
-    from bench.cgn_classifier import visible
-    from bench.small_gan_eval import classify, train_oracle
     from causalkit.datasets import build_split
-    from robust_training.experiments.cgn_mnist import DATASET_NAMES, PipelineConfig
-    from robust_training.streams import to_float
-    from robust_training.trainer import TrainData, predict, train_classifier
+    from causalkit.datasets.nuisances import digit_visible
+    from generators.images import to_float
+    from robust_training.engine import predict, train_classifier
+    from robust_training.experiments.cgn_mnist import VARIANTS, preset_config
+    from robust_training.oracle import classify, train_shape_oracle
+    from robust_training.streams import TrainData
 
     torch.set_num_threads(a.threads)
     overrides = {k: v for k, v in (("model", a.model), ("rendering", a.rendering)) if v}
-    cfg = PipelineConfig.full(a.variant, seed=a.seed, precision=a.precision, **overrides)
-    name = DATASET_NAMES[a.variant]
-    common = dict(seed=a.seed, source=a.source, rendering=cfg.rendering,
+    config = preset_config(a.variant, seed=a.seed, precision=a.precision, **overrides)
+    cfg, rendering = config.classifier, config.data.rendering
+    name = VARIANTS[a.variant]
+    common = dict(seed=a.seed, source=a.source, rendering=rendering,
                   textures=a.textures if a.variant == "wildlife" else None)
     train = build_split(name, "train", rho=a.rho, **common)
     ood = build_split(name, "ood", **common)
-    labels, vis = np.asarray(ood.labels), visible(np.asarray(ood.images))
+    labels, vis = np.asarray(ood.labels), digit_visible(np.asarray(ood.images))
     t0 = time.perf_counter()
     cnn, _ = train_classifier("erm", TrainData.real_images(train.images, train.labels),
                               epochs=cfg.epochs, steps=a.steps or cfg.steps,
                               batch_size=cfg.batch_size, lr=cfg.lr, schedule=cfg.schedule,
                               optimizer=cfg.optimizer, shift=cfg.shift, model=cfg.model,
-                              precision=cfg.precision, seed=a.seed, device="cpu")
+                              precision=config.precision, seed=a.seed, device="cpu")
     seconds = time.perf_counter() - t0
     record = {
         "variant": a.variant, "seed": a.seed, "rho": a.rho, "source": a.source,
-        "rendering": cfg.rendering, "classifier_protocol": cfg.classifier_protocol,
+        "rendering": rendering, "classifier_protocol": cfg.protocol,
         "visible_fraction": round(float(vis.mean()), 4),
         "cnn": {"model": cfg.model, "steps": a.steps or cfg.steps, "epochs": cfg.epochs,
                 "optimizer": cfg.optimizer, "lr": cfg.lr, "batch_size": cfg.batch_size,
-                "precision": cfg.precision, "seconds": round(seconds, 1),
+                "precision": config.precision, "seconds": round(seconds, 1),
                 **_scores(predict(cnn, ood.images), labels, vis)},
         "machine": machine_info(),
     }
-    if a.variant == "double-colored" and cfg.rendering == "pad" and not a.no_lenet:
+    if a.variant == "double-colored" and rendering == "pad" and not a.no_lenet:
         # the LeNet oracle is trained on this rendering of double-colored MNIST
-        lenet, _ = train_oracle(a.source, ROOT / "runs" / "oracle_lenet")
+        lenet, _ = train_shape_oracle(a.source, ROOT / "runs" / "oracle_lenet")
         lenet_pred = classify(lenet, to_float(torch.as_tensor(np.asarray(ood.images)))).numpy()
         record["lenet_oracle"] = {"steps": 800, **_scores(lenet_pred, labels, vis)}
     append_record(RESULTS, record)

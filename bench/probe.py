@@ -12,13 +12,11 @@ machine information to ``bench/results/probe.json``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
@@ -37,7 +35,7 @@ def main() -> None:
     import torch
 
     from analysis.probes import check_against_truth, probe_correlation
-    from bench._machine import append_record, machine_info
+    from causalkit.records import append_record, machine_info
 
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")

@@ -35,11 +35,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from causalkit.errors import CausalKitError
+
+if TYPE_CHECKING:
+    from causalkit.tables import Table
 
 __all__ = [
     "Interval",
@@ -52,6 +55,11 @@ __all__ = [
     "exact_strategy_bounds",
     "BoundEstimate",
     "estimate_bounds",
+    "SCMBounds",
+    "scm_bounds",
+    "nuisance_groups",
+    "CellBounds",
+    "table_bounds",
 ]
 
 _EPS = 1e-12
@@ -295,3 +303,215 @@ def estimate_bounds(table: Mapping[str, np.ndarray], treatment: str, outcome: st
         ci = Interval(lo, 1.0 - lo_xny)
     return BoundEstimate(point, ci, confidence, int(round(total)) if counts else 0,
                          float(w[is_x].sum()) / total)
+
+
+# --------------------------------------------------------------- whole queries
+@dataclass(frozen=True)
+class SCMBounds:
+    """Every bound a discrete SCM gives on one query, and the exact answer.
+
+    Attributes
+    ----------
+    truth
+        ``P(y | do(x))`` by exact enumeration.
+    p_x
+        The observational ``P(x)``, which sets the natural bounds' width ``1 - P(x)``.
+    natural
+        Pearl's natural bounds.
+    strategies
+        One :class:`StrategyBound` per strategy, in input order.
+    intersection
+        The intersection of the natural bounds and every strategy's.
+    ranking
+        :func:`rank_strategies` of the strategies: ``(name, P(x | do(z)), width)``.
+    """
+
+    truth: float
+    p_x: float
+    natural: Interval
+    strategies: tuple[StrategyBound, ...]
+    intersection: Interval
+    ranking: tuple[tuple[str, float, float], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``p_x`` left out; it is the natural bounds' ``1 - width``)."""
+        return {"truth": self.truth, "natural": self.natural.to_dict(),
+                "strategies": [r.to_dict() for r in self.strategies],
+                "intersection": self.intersection.to_dict(),
+                "ranking": [{"strategy": n, "p_x_do": p, "width": w}
+                            for n, p, w in self.ranking]}
+
+
+def scm_bounds(model: Any, treatment: Mapping[str, int], outcome: Mapping[str, int],
+               strategies: Sequence[Sequence[str]]) -> SCMBounds:
+    """Bound ``P(outcome | do(treatment))`` of a discrete SCM every way this module knows.
+
+    The natural bounds come from the observational distribution; each strategy's from
+    the model under a uniform intervention on its nuisances
+    (:func:`exact_strategy_bounds`); their intersection is the tightest valid interval,
+    and Theorem 1 ranks the strategies by ``P(x | do(z))``. Everything is exact, so
+    ``truth`` lies in every interval.
+
+    Parameters
+    ----------
+    model
+        A :class:`~causalkit.scm.DiscreteSCM`.
+    treatment, outcome
+        Single-node events such as ``{"X": 1}`` and ``{"Y": 1}``.
+    strategies
+        The nuisances of each strategy, e.g. ``[["Z1"], ["Z1", "Z2"]]``; may be empty.
+
+    Examples
+    --------
+    >>> from causalkit import library
+    >>> b = scm_bounds(library.get_scm("genint-example"), {"X": 1}, {"Y": 1}, [["Z1"]])
+    >>> b.natural.contains(b.truth) and b.intersection.width <= b.natural.width
+    True
+    """
+    truth = model.prob(dict(outcome), do=dict(treatment))
+    p_xy = model.prob({**treatment, **outcome})
+    p_x = model.prob(dict(treatment))
+    natural = natural_bounds(p_xy, p_x)
+    results = exact_strategy_bounds(model, treatment, outcome, strategies)
+    combined = intersect([natural] + [r.interval for r in results])
+    ranking = rank_strategies({",".join(r.strategy): r.p_x_do for r in results})
+    return SCMBounds(truth, p_x, natural, tuple(results), combined, tuple(ranking))
+
+
+def nuisance_groups(table: Table, nuisances: Sequence[str]) -> list[tuple[str, np.ndarray]]:
+    """The interventions one table of interventional data holds, as row masks.
+
+    Data gathered under a random intervention ``do(Z ~ q)`` is a sample of that
+    intervention as a whole -- every row, named ``"do(Z ~ data)"`` -- and, for each value
+    ``z`` it drew, its rows with ``Z = z`` are a sample of the fixed intervention
+    ``do(Z = z)``: under ``do`` the value was set from outside, so selecting on it selects
+    no confounder (unlike selecting on an observed ``z``, see
+    :func:`conditional_bounds`). Several nuisances are grouped by their joint value.
+
+    Returns
+    -------
+    list of (name, mask)
+        The whole table first, then one group per observed value, in sorted order, e.g.
+        ``[("do(Z1 ~ data)", ...), ("do(Z1=0)", ...), ("do(Z1=1)", ...)]``.
+    """
+    keys = np.array(["|".join(r) for r in zip(
+        *(table.columns[n].astype(str) for n in nuisances), strict=True)])
+    groups = [("do(" + ",".join(nuisances) + " ~ data)", np.ones(len(keys), bool))]
+    groups += [(f"do({','.join(nuisances)}={k.replace('|', ',')})", keys == k)
+               for k in sorted(set(keys))]
+    return groups
+
+
+@dataclass(frozen=True)
+class CellBounds:
+    """The bounds on ``P(Y = y | do(X = x))`` that data gives for one pair of values.
+
+    Attributes
+    ----------
+    x, y
+        The values.
+    natural
+        The estimate from observational data.
+    interventional
+        ``(name, estimate)`` for each intervention of :func:`nuisance_groups` under
+        which ``x`` occurs; empty without interventional data.
+    intersection
+        The intersection of ``natural`` and every interventional interval; ``None``
+        without interventional data.
+    intersection_ci
+        The intersection of their confidence intervals, when each has one. Intersecting
+        ``k`` intervals that each cover with probability ``1 - a`` covers with at least
+        ``1 - k a`` (:attr:`intersection_confidence`).
+    """
+
+    x: str
+    y: str
+    natural: BoundEstimate
+    interventional: tuple[tuple[str, BoundEstimate], ...] = ()
+    intersection: Interval | None = None
+    intersection_ci: Interval | None = None
+
+    @property
+    def intersection_confidence(self) -> float:
+        """The coverage ``1 - k (1 - confidence)`` of :attr:`intersection_ci`."""
+        return 1 - (1 + len(self.interventional)) * (1 - self.natural.confidence)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``"intersection"`` only with interventional data."""
+        entry: dict[str, Any] = {
+            "x": self.x, "y": self.y, "natural": self.natural.to_dict(),
+            "interventional": [{"strategy": name, **e.to_dict()}
+                               for name, e in self.interventional]}
+        if self.intersection is not None:
+            entry["intersection"] = self.intersection.to_dict()
+            ci = self.intersection_ci
+            entry["intersection"]["ci"] = ci.to_dict() if ci else None
+        return entry
+
+
+def table_bounds(observational: Table, treatment: str, outcome: str, *,
+                 x: Any = None, y: Any = None, interventional: Table | None = None,
+                 nuisances: Sequence[str] = (), confidence: float = 0.95
+                 ) -> list[CellBounds]:
+    """Estimate the bounds on ``P(y | do(x))`` from tables of data, for every ``(x, y)``.
+
+    Each pair of values gets the natural bounds of the observational table and, with an
+    interventional table, the bounds under each intervention it holds
+    (:func:`nuisance_groups`) and their intersection (see :class:`CellBounds`). An
+    intervention under which ``x`` never occurs says nothing about ``do(x)`` and is
+    skipped.
+
+    Parameters
+    ----------
+    observational
+        A :class:`~causalkit.tables.Table` of samples, counts or probabilities.
+    treatment, outcome
+        Column names of ``X`` and ``Y``.
+    x, y
+        One value each; ``None`` means every value the observational table holds.
+    interventional
+        A table gathered with ``nuisances`` set by intervention, or ``None``.
+    nuisances
+        The intervened columns of ``interventional``.
+    confidence
+        Level of each confidence interval (see :func:`estimate_bounds`).
+
+    Returns
+    -------
+    list of CellBounds
+        One per ``(x, y)``, ``x`` varying slowest.
+    """
+    observational.require(treatment, outcome)
+    if interventional is not None:
+        interventional.require(treatment, outcome, *nuisances)
+    xs = [x] if x is not None else sorted(set(observational.columns[treatment]))
+    ys = [y] if y is not None else sorted(set(observational.columns[outcome]))
+    for col, vals in ((treatment, xs), (outcome, ys)):
+        present = set(observational.columns[col])
+        absent = [v for v in vals if v not in present]
+        if absent:
+            raise CausalKitError(f"value(s) {absent} of {col} do not occur in "
+                                 f"{observational.source}; it has {sorted(present)}")
+
+    def est(table: Table, xv: Any, yv: Any) -> BoundEstimate:
+        return estimate_bounds(table.columns, treatment, outcome, xv, yv,
+                               weights=table.weights, counts=table.counts,
+                               confidence=confidence)
+
+    groups = [] if interventional is None else [
+        (name, interventional.subset(mask))
+        for name, mask in nuisance_groups(interventional, nuisances)]
+    cells = []
+    for xv in xs:
+        for yv in ys:
+            nat = est(observational, xv, yv)
+            if interventional is None:
+                cells.append(CellBounds(xv, yv, nat))
+                continue
+            found = tuple((name, est(sub, xv, yv)) for name, sub in groups
+                          if np.any(sub.columns[treatment].astype(str) == str(xv)))
+            cis = [nat.confidence_interval] + [e.confidence_interval for _, e in found]
+            combined = intersect([nat.interval] + [e.interval for _, e in found])
+            ci = intersect(cis) if all(cis) else None
+            cells.append(CellBounds(xv, yv, nat, found, combined, ci))
+    return cells

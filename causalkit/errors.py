@@ -20,3 +20,8 @@ class GraphError(CausalKitError):
 
 class DataError(CausalKitError):
     """Input data is missing, corrupt or inconsistent (files, columns, probabilities)."""
+
+
+class WeightsMismatchError(DataError):
+    """A weights file does not fit its model: missing, unexpected or mis-shaped tensors
+    (raised by :func:`causalkit.weights.check_state_dict`)."""

@@ -11,6 +11,11 @@ mechanism of one node. The same objects serve three worlds:
 Plain values and callables are accepted wherever an intervention is: ``5`` means
 ``Do(5)`` and a callable ``f(n, rng)`` means ``Draw(f)`` (see :func:`as_intervention`).
 
+A hard intervention whose values are only known batch by batch -- a real photograph
+chosen for each sample's background class, say -- is ``Do(PerBatch(f))``: ``f`` gets a
+:class:`Batch` (the node's parents, a random stream of its own, the value the node's
+mechanism would have had) and returns the batch's values.
+
 Examples
 --------
 >>> from causalkit.interventions import Do, Shift, LatentStrategy
@@ -23,7 +28,7 @@ LatentStrategy(truncation=0.5, components=60, scale=2.0, per_sample=5, centered=
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +36,8 @@ import numpy as np
 
 from causalkit.errors import CausalKitError
 
-__all__ = ["Do", "Draw", "Shift", "Intervention", "LatentStrategy", "as_intervention"]
+__all__ = ["Do", "Draw", "Shift", "Intervention", "LatentStrategy", "as_intervention",
+           "PerBatch", "Batch"]
 
 
 @dataclass(frozen=True)
@@ -41,10 +47,61 @@ class Do:
     ``value`` is a scalar, one value (e.g. an RGB vector) tiled over the batch, or one
     value per sample. ``per_sample=None`` infers which: an array whose first axis has the
     batch's length is per-sample. Pass ``per_sample`` explicitly when that is ambiguous.
+    A :class:`PerBatch` value is computed for each batch instead.
     """
 
     value: Any
     per_sample: bool | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a :class:`PerBatch` value is computed from: one batch of samples.
+
+    Attributes
+    ----------
+    n
+        Number of samples in the batch.
+    parents
+        The node's parents' values in this batch (parent -> ``n`` values).
+    rng
+        The intervention's own random stream (reproducible from the sampler's seed and
+        independent of every other node's).
+    natural
+        ``natural()`` evaluates the node's own mechanism at these parents and noise -- the
+        value the intervention replaces -- for values that fall back on it in places.
+    rows
+        Positions of the batch's samples in the whole set (``arange(n)`` unless the set
+        is evaluated in chunks), to index values prepared for the whole set.
+    """
+
+    n: int
+    parents: Mapping[str, Any]
+    rng: np.random.Generator
+    natural: Callable[[], Any]
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class PerBatch:
+    """The values of a hard intervention, computed for each batch: ``Do(PerBatch(f))``.
+
+    ``f(batch)`` receives a :class:`Batch` and returns ``batch.n`` values. Since the
+    values may read the node's parents, ``Do(PerBatch(f))`` keeps the node's incoming
+    edges (in graph terms it replaces the mechanism rather than the node's value); a
+    value that ignores ``batch.parents`` is an ordinary hard intervention.
+
+    Examples
+    --------
+    >>> from causalkit.interventions import Do, PerBatch
+    >>> photo = Do(PerBatch(lambda b: b.rng.integers(0, 5, b.n)))  # one draw per sample
+    """
+
+    fn: Callable[[Batch], Any]
+
+    def __call__(self, batch: Batch) -> Any:
+        """The values for ``batch``."""
+        return self.fn(batch)
 
 
 @dataclass(frozen=True)

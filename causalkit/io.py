@@ -1,4 +1,11 @@
-"""Safe file output: atomic writes, so an interrupted run never leaves a torn file."""
+"""Safe file input and output.
+
+* Atomic writes (:func:`atomic_write` and friends), so an interrupted run never leaves a
+  torn file.
+* The one torch file reader and writer of the project: :func:`load_torch` reads with
+  ``weights_only=True`` onto the CPU (tensors, dicts, lists and numbers only: never
+  arbitrary pickled code); :func:`save_torch` writes atomically.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,10 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes", "load_torch",
+           "save_torch"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
@@ -44,3 +52,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Atomically write UTF-8 ``text`` to ``path``."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> Path:
+    """Atomically ``torch.save`` ``obj`` (a state dict, a checkpoint) to ``path``."""
+    import torch
+
+    return atomic_write(path, lambda fh: torch.save(obj, fh))
+
+
+def load_torch(path: str | os.PathLike) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)``."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -54,9 +54,9 @@ import numpy as np
 
 from causalkit.errors import CausalKitError
 from causalkit.graph import CausalGraph
-from causalkit.interventions import Do, Draw, Shift, as_intervention
+from causalkit.interventions import Batch, Do, Draw, PerBatch, Shift, as_intervention
 
-__all__ = ["StructuralCausalModel", "Samples", "DiscreteSCM", "node_rng"]
+__all__ = ["StructuralCausalModel", "Samples", "DiscreteSCM", "node_rng", "broadcast"]
 
 Mechanism = Callable[[dict[str, Any], Any], Any]
 NoiseSampler = Callable[[int, np.random.Generator], Any]
@@ -82,7 +82,7 @@ def node_rng(entropy: int, node: str, stream: str = "noise") -> np.random.Genera
     return np.random.default_rng(np.random.SeedSequence([entropy, key]))
 
 
-def _broadcast(value: Any, n: int, per_sample: bool | None = None) -> Any:
+def broadcast(value: Any, n: int, per_sample: bool | None = None) -> Any:
     """Per-sample values for a hard intervention: scalars and vectors are tiled ``n`` times.
 
     With ``per_sample=None`` an array whose first axis has length ``n`` is taken as
@@ -196,7 +196,8 @@ class StructuralCausalModel:
 
         Values are :class:`~causalkit.interventions.Do` (hard), ``Draw`` (random),
         ``Shift`` (soft), a plain value (hard) or a callable ``f(n, rng)`` (random). Hard
-        and random interventions cut the node's incoming edges; a shift keeps them.
+        and random interventions cut the node's incoming edges; a shift keeps them, and so
+        does ``Do(PerBatch(f))``, whose values may read the parents.
         Interventions compose: a later one on the same node replaces the earlier.
         """
         specs = {v: as_intervention(s) for v, s in interventions.items()}
@@ -205,7 +206,8 @@ class StructuralCausalModel:
             raise CausalKitError(f"cannot intervene on unknown node(s) {unknown}; the graph's "
                                  f"nodes are {self.graph.nodes}")
         merged = {**self.interventions, **specs}
-        cut = [v for v, s in merged.items() if isinstance(s, (Do, Draw))]
+        cut = [v for v, s in merged.items() if isinstance(s, (Do, Draw))
+               and not (isinstance(s, Do) and isinstance(s.value, PerBatch))]
         return StructuralCausalModel(self._base.do(*cut) if cut else self._base,
                                      self.mechanisms, self.noise, _interventions=merged,
                                      _base=self._base)
@@ -246,8 +248,10 @@ class StructuralCausalModel:
         values: dict[str, Any] = {}
         for v in self._order:
             spec = self.interventions.get(v)
-            if isinstance(spec, Do):
-                out = _broadcast(spec.value, n, spec.per_sample)
+            if isinstance(spec, Do) and isinstance(spec.value, PerBatch):
+                out = spec.value(self._batch(v, n, values, noise, entropy))
+            elif isinstance(spec, Do):
+                out = broadcast(spec.value, n, spec.per_sample)
             elif isinstance(spec, Draw):
                 out = spec.sampler(n, node_rng(entropy, v, stream="do"))
             else:
@@ -261,6 +265,20 @@ class StructuralCausalModel:
                                      f"of {n}; mechanisms must be vectorised over the batch")
             values[v] = out
         return Samples(values, noise, n)
+
+    def _batch(self, v: str, n: int, values: dict[str, Any], noise: dict[str, Any],
+               entropy: int) -> Batch:
+        # what Do(PerBatch(f)) sees of node v; its edges are kept, so its parents are known
+        parents = {p: values[p] for p in self.graph.parents(v)}
+
+        def natural() -> Any:
+            if v not in self.mechanisms:
+                raise CausalKitError(f"node {v!r} has no mechanism to fall back on; give it "
+                                     "one or make its PerBatch value ignore batch.natural")
+            return self.mechanisms[v](parents, noise.get(v))
+
+        return Batch(n=n, parents=parents, rng=node_rng(entropy, v, stream="do"),
+                     natural=natural, rows=np.arange(n))
 
     def __repr__(self) -> str:
         do = f", do={sorted(self.interventions)}" if self.interventions else ""

@@ -3,16 +3,28 @@
 ``torch.nn.Module.load_state_dict(strict=True)`` stops at the first kind of problem and
 says nothing about shapes until it copies; loaders across the project instead list
 every missing, unexpected and mis-shaped tensor, so the user sees the whole mismatch at
-once. Each loader words its own error (and hints); this module only finds the problems.
+once. :func:`compare_state_dict` finds the problems; :func:`check_state_dict` raises the
+one error of every loader, :class:`~causalkit.errors.WeightsMismatchError`, with one
+message format::
+
+    weights in FILE do not match WHAT: 2 missing keys: a, b; 1 wrong shapes: c (8, 12)
+    (model wants (8, 10)). HINT
+
+Each list shows at most :data:`LIST_LIMIT` keys, then ``... and N more``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["StateDictMismatch", "compare_state_dict"]
+from causalkit.errors import WeightsMismatchError
+
+__all__ = ["StateDictMismatch", "compare_state_dict", "check_state_dict", "LIST_LIMIT"]
+
+#: Keys shown per list in a :class:`~causalkit.errors.WeightsMismatchError` message.
+LIST_LIMIT = 12
 
 
 @dataclass
@@ -29,6 +41,23 @@ class StateDictMismatch:
         """True when every key is present, none is extra, and every shape matches."""
         return not (self.missing or self.unexpected or self.shapes)
 
+    def __str__(self) -> str:
+        problems = []
+        if self.missing:
+            problems.append(f"{len(self.missing)} missing keys: {_listing(self.missing)}")
+        if self.unexpected:
+            problems.append(f"{len(self.unexpected)} unexpected keys: "
+                            f"{_listing(self.unexpected)}")
+        if self.shapes:
+            shapes = [f"{k} {file} (model wants {want})" for k, file, want in self.shapes]
+            problems.append(f"{len(shapes)} wrong shapes: {_listing(shapes)}")
+        return "; ".join(problems) or "all keys and shapes match"
+
+
+def _listing(keys: Sequence[str], limit: int = LIST_LIMIT) -> str:
+    more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
 
 def compare_state_dict(model: Any, state: Mapping[str, Any]) -> StateDictMismatch:
     """Compare ``state`` with ``model.state_dict()`` (``model`` may be the dict itself)."""
@@ -39,3 +68,30 @@ def compare_state_dict(model: Any, state: Mapping[str, Any]) -> StateDictMismatc
         unexpected=sorted(set(state) - set(own)),
         shapes=[(k, tuple(state[k].shape), tuple(own[k].shape)) for k in common
                 if tuple(state[k].shape) != tuple(own[k].shape)])
+
+
+def check_state_dict(model: Any, state: Mapping[str, Any], *, source: str,
+                     what: str = "the model",
+                     hint: str | Callable[[StateDictMismatch], str] = "") -> None:
+    """Raise :class:`~causalkit.errors.WeightsMismatchError` unless ``state`` fits ``model``.
+
+    Parameters
+    ----------
+    model
+        A module, or its state dict (e.g. a subset of keys).
+    state
+        The tensors read from ``source``.
+    source
+        Where ``state`` came from (a file path), named in the message.
+    what
+        What it should match, e.g. ``"its config.json"``; default ``"the model"``.
+    hint
+        The fix, one sentence appended to the message; or a function of the
+        :class:`StateDictMismatch` returning it (a hint that depends on which keys differ).
+    """
+    report = compare_state_dict(model, state)
+    if report.ok:
+        return
+    text = hint(report) if callable(hint) else hint
+    raise WeightsMismatchError(f"weights in {source} do not match {what}: {report}."
+                               + (f" {text}" if text else ""))

@@ -31,7 +31,6 @@ import math
 import os
 import tempfile
 import types
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ from torch import nn
 
 from causalkit.errors import CausalKitError, DataError
 from causalkit.io import atomic_write, atomic_write_text
-from causalkit.weights import compare_state_dict
+from causalkit.weights import check_state_dict
 from generators.base import ConditionalGenerator, default_device
 
 __all__ = ["BigGANGenerator", "load_biggan", "load_biggan_dir", "save_biggan",
@@ -210,31 +209,6 @@ def build_biggan(config: dict[str, Any] | Any) -> nn.Module:
 # ---------------------------------------------------------------------------------------
 # Strict loading and saving
 # ---------------------------------------------------------------------------------------
-def _listing(keys: Sequence[str], limit: int = 12) -> str:
-    keys = sorted(keys)
-    more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
-def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Raise :class:`DataError` listing missing, unexpected and mis-shaped tensors."""
-    report = compare_state_dict(model, state)
-    missing, unexpected = report.missing, report.unexpected
-    shapes = [f"{k} {file} (model wants {want})" for k, file, want in report.shapes]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys: {_listing(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys: {_listing(unexpected)}")
-    if shapes:
-        problems.append(f"{len(shapes)} wrong shapes: {_listing(shapes)}")
-    if problems:
-        raise DataError(f"weights in {source} do not match its config.json: "
-                        + "; ".join(problems)
-                        + ". Check that config.json belongs to these weights (e.g. the same "
-                        "biggan-deep resolution) and that the file is a BigGAN state dict.")
-
-
 def load_biggan_dir(path: str | os.PathLike,
                     device: str | torch.device | None = None) -> BigGANGenerator:
     """Load a BigGAN from a folder holding ``config.json`` and ``pytorch_model.bin``.
@@ -266,7 +240,9 @@ def load_biggan_dir(path: str | os.PathLike,
                         f"({type(exc).__name__}: {exc})") from None
     if not isinstance(state, dict):
         raise DataError(f"{w_path} holds a {type(state).__name__}, not a state dict")
-    check_state_dict(model, state, str(path))
+    check_state_dict(model, state, source=str(path), what="its config.json",
+                     hint="Check that config.json belongs to these weights (e.g. the same "
+                     "biggan-deep resolution) and that the file is a BigGAN state dict.")
     model.load_state_dict(state, strict=True)
     return BigGANGenerator(model, name=str(path), device=device)
 

@@ -47,12 +47,11 @@ from torch.nn import functional as F
 
 from causalkit.errors import CausalKitError, DataError
 from causalkit.io import atomic_write, atomic_write_text
-from causalkit.weights import compare_state_dict
+from causalkit.weights import check_state_dict
 from generators.base import ConditionalGenerator, default_device
 
 __all__ = ["SmallGANConfig", "SmallGANNet", "SmallGANGenerator", "build_small_gan",
-           "save_small_gan", "load_small_gan", "calibrate_batchnorm", "check_state_keys",
-           "chunk_sensitivity",
+           "save_small_gan", "load_small_gan", "calibrate_batchnorm", "chunk_sensitivity",
            "register", "load_spec",
            "CONFIG_NAME", "WEIGHTS_NAME", "AFFINE_LAYER"]
 
@@ -295,23 +294,6 @@ def build_small_gan(config: SmallGANConfig | None = None, *, seed: int = 0,
     return SmallGANGenerator(net, name="small-gan(random)", device=device)
 
 
-def check_state_keys(module: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
-    """Raise :class:`DataError` listing missing, unexpected and wrongly shaped tensors."""
-    report = compare_state_dict(module, state)
-    missing, unexpected = report.missing, report.unexpected
-    shapes = [f"{k}: file {file} vs model {want}" for k, file, want in report.shapes]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected}")
-        if shapes:
-            parts.append(f"wrong shapes {shapes}")
-        raise DataError(f"weights in {where} do not match the model: " + "; ".join(parts)
-                        + ". Check that config.json belongs to these weights.")
-
-
 def save_small_gan(generator: SmallGANGenerator | SmallGANNet, folder: str | os.PathLike,
                    extra: dict[str, Any] | None = None) -> Path:
     """Write ``config.json`` and ``generator.pt`` (state dict) into ``folder`` atomically.
@@ -352,7 +334,8 @@ def load_small_gan(folder: str | os.PathLike, *,
     if not isinstance(state, dict):
         raise DataError(f"{w_path} does not hold a state dict")
     net = SmallGANNet(config)
-    check_state_keys(net, state, str(w_path))
+    check_state_dict(net, state, source=str(w_path),
+                     hint="Check that config.json belongs to these weights.")
     net.load_state_dict(state, strict=True)
     return SmallGANGenerator(net, name=f"small:{folder}", device=device)
 

@@ -38,8 +38,9 @@ from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
 from causalkit.errors import CausalKitError, DataError
-from causalkit.io import atomic_write
-from generators.base import truncated_normal
+from causalkit.resume import load_checkpoint, save_checkpoint
+from generators.base import default_device, truncated_normal
+from generators.images import save_grid, to_float
 from generators.small_gan import (
     LATENT_CHUNKS,
     SmallGANConfig,
@@ -157,16 +158,10 @@ class TrainConfig:
                                  "model block_latent=True (--block-latent) or use 0")
 
 
-def _to_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div(127.5).sub(1.0)
-
-
 @torch.no_grad()
 def sample_grid(net: SmallGANNet, path: str | Path, *, per_class: int = 8, seed: int = 0,
                 truncation: float = 1.0) -> Path:
     """Save a PNG grid: one row per class, ``per_class`` seeded samples per row."""
-    from PIL import Image
-
     cfg = net.config
     gen = torch.Generator().manual_seed(seed)
     z = truncated_normal(per_class, cfg.z_dim, truncation, generator=gen)
@@ -174,28 +169,12 @@ def sample_grid(net: SmallGANNet, path: str | Path, *, per_class: int = 8, seed:
     y = torch.arange(cfg.num_classes).repeat_interleave(per_class)
     dev = next(net.parameters()).device
     x = net(z.to(dev), F.one_hot(y, cfg.num_classes).float().to(dev)).cpu()
-    x = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    s, pad = cfg.image_size, 2
-    grid = torch.full((3, cfg.num_classes * (s + pad) + pad, per_class * (s + pad) + pad), 255,
-                      dtype=torch.uint8)
-    for i in range(x.shape[0]):
-        r, c = divmod(i, per_class)
-        grid[:, pad + r * (s + pad): pad + r * (s + pad) + s,
-             pad + c * (s + pad): pad + c * (s + pad) + s] = x[i]
-    img = Image.fromarray(grid.permute(1, 2, 0).numpy()).resize(
-        (grid.shape[2] * 2, grid.shape[1] * 2), Image.NEAREST)
-    return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
+    return save_grid(x, path, nrow=per_class, upscale=2)
 
 
 #: TrainConfig fields that do not change the training trajectory (free to change on resume).
 _FREE = ("iters", "max_minutes", "log_every", "checkpoint_every", "sample_every",
          "calib_batches")
-
-
-def _trajectory(cfg: dict[str, Any]) -> dict[str, Any]:
-    # Fields added later take their defaults, so states written before them still resume.
-    full = {**asdict(TrainConfig()), **cfg}
-    return json.loads(json.dumps({k: v for k, v in full.items() if k not in _FREE}))
 
 
 def _state(it, g, d, ema, opt_g, opt_d, gen, config) -> dict[str, Any]:
@@ -256,12 +235,11 @@ def train_small_gan(images: torch.Tensor, labels: torch.Tensor, config: TrainCon
     gen = torch.Generator().manual_seed(config.seed)
     start_it = 0
     state_path = out / "state.pt"
-    if state_path.is_file():
-        st = torch.load(state_path, map_location="cpu", weights_only=True)
-        if _trajectory(json.loads(st["config"])) != _trajectory(asdict(config)):
-            raise CausalKitError(f"{state_path} was written with a different TrainConfig; "
-                                 "use a new --out folder or the same settings (only iters, "
-                                 "max_minutes and the logging intervals may change)")
+    # Fields added later take their defaults, so states written before them still resume.
+    st = load_checkpoint(state_path, config=asdict(config), what="a different TrainConfig",
+                         defaults=asdict(TrainConfig()), free=_FREE,
+                         hint="only iters, max_minutes and the logging intervals may change")
+    if st is not None:
         g.load_state_dict(st["g"])
         d.load_state_dict(st["d"])
         ema.load_state_dict(st["ema"])
@@ -281,7 +259,7 @@ def train_small_gan(images: torch.Tensor, labels: torch.Tensor, config: TrainCon
     try:
         for it in bar:
             idx = torch.randint(0, n, (bs,), generator=gen)
-            real = _to_float(images[idx]).to(device)
+            real = to_float(images[idx]).to(device)
             y = labels[idx].to(device)
             z = truncated_normal(bs, mcfg.z_dim, 1.0, generator=gen).to(device)
             yf = torch.randint(0, nc, (bs,), generator=gen).to(device)
@@ -328,8 +306,7 @@ def train_small_gan(images: torch.Tensor, labels: torch.Tensor, config: TrainCon
             stop = (config.max_minutes is not None
                     and time.perf_counter() - t0 > 60.0 * config.max_minutes)
             if done % config.checkpoint_every == 0 or done == end or stop:
-                st = _state(done, g, d, ema, opt_g, opt_d, gen, config)
-                atomic_write(state_path, lambda fh, st=st: torch.save(st, fh))
+                save_checkpoint(state_path, _state(done, g, d, ema, opt_g, opt_d, gen, config))
             if stop:
                 it = done
                 break
@@ -387,7 +364,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="with --block-latent: weight of a mode-seeking term per block chunk")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-minutes", type=float, default=None)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default=str(default_device()))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     images, labels, meta = load_training_data(a.variant, rho=a.rho, seed=a.data_seed,

@@ -6,23 +6,21 @@
 >>> rows = direction_strips(g, shortcut_directions(g), label=3, seed=0, directions=[0, 1])
 >>> rows.shape  # (directions, steps, 3, H, W)
 torch.Size([2, 7, 3, 32, 32])
+
+:func:`generators.images.save_grid` writes such a tensor as one PNG grid.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
-import numpy as np
 import torch
 
 from causalkit.errors import CausalKitError
-from causalkit.io import atomic_write
 from generators.base import ConditionalGenerator
 from generators.directions import RANGE_FACTOR, Directions
 
-__all__ = ["direction_strips", "save_grid"]
+__all__ = ["direction_strips"]
 
 
 @torch.no_grad()
@@ -53,22 +51,3 @@ def direction_strips(gen: ConditionalGenerator, dirs: Directions, *, label: int,
         rows.append(gen.generate(z + amounts[:, None] * u, [label] * steps, truncation))
     return torch.stack(rows)
 
-
-def save_grid(images: torch.Tensor, path: str | os.PathLike, *, upscale: int = 1,
-              pad: int = 2) -> Path:
-    """Save a ``(rows, cols, 3, H, W)`` tensor in [-1, 1] as one PNG grid (atomically)."""
-    from PIL import Image
-
-    if images.dim() != 5:
-        raise CausalKitError(f"expected (rows, cols, 3, H, W), got {tuple(images.shape)}")
-    rows, cols, _, h, w = images.shape
-    x = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
-    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, np.uint8)
-    for i in range(rows):
-        for j in range(cols):
-            top, left = pad + i * (h + pad), pad + j * (w + pad)
-            canvas[top:top + h, left:left + w] = x[i, j].transpose(1, 2, 0)
-    img = Image.fromarray(canvas)
-    if upscale > 1:
-        img = img.resize((img.width * upscale, img.height * upscale), Image.NEAREST)
-    return atomic_write(path, lambda fh: img.save(fh, format="PNG"))

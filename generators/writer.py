@@ -34,16 +34,12 @@ from PIL import Image
 
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write, atomic_write_bytes, atomic_write_text
+from causalkit.resume import config_diff
 from generators.base import ConditionalGenerator, as_label_list
+from generators.images import to_uint8
 from generators.strategies import InterventionSampler
 
-__all__ = ["write_generated", "to_uint8", "shard_seed"]
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """Float NCHW in [-1, 1] -> uint8 NHWC."""
-    x = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).numpy()
+__all__ = ["write_generated", "shard_seed"]
 
 
 def shard_seed(seed: int, shard: int) -> int:
@@ -125,10 +121,8 @@ def write_generated(generator: ConditionalGenerator, sampler: InterventionSample
                     z_dim=generator.z_dim, num_offsets=k)
     man_path = out / "generation.json"
     if man_path.exists():
-        old = json.loads(man_path.read_text())
-        if old != json.loads(json.dumps(manifest)):
-            diff = sorted(key for key in set(old) | set(manifest)
-                          if old.get(key) != json.loads(json.dumps(manifest)).get(key))
+        diff = sorted(config_diff(json.loads(man_path.read_text()), manifest))
+        if diff:
             raise CausalKitError(f"{out} holds a generation run with other settings "
                                  f"(differs in {diff}); use a new --out folder or delete it")
     else:
@@ -163,7 +157,7 @@ def write_generated(generator: ConditionalGenerator, sampler: InterventionSample
                 with torch.no_grad():
                     images = generator(batch.z_star[sl], torch.as_tensor(labels[sl]),
                                        batch.truncation).cpu()
-                for j, array in enumerate(to_uint8(images)):
+                for j, array in enumerate(to_uint8(images).permute(0, 2, 3, 1).numpy()):
                     sizes[b + j] = _save_png(out / files[b + j], array)
                 bar.update(images.shape[0])
             record = dict(files=files, labels=labels, sizes=sizes,

@@ -1,8 +1,10 @@
-"""The training loop for multi-stream objectives: devices, AMP, torchrun DDP, resume.
+"""The training loop of the project: devices, AMP, torchrun DDP, resume; and scoring.
 
 :func:`fit` optimises a registered objective (:mod:`robust_training.objectives`, plus
 those of :mod:`robust_training.objectives_genint`) on a
-:class:`~robust_training.streams.MultiStream`:
+:class:`~robust_training.streams.MultiStream` or a
+:class:`~robust_training.streams.PooledStream` (:func:`train_classifier` is ``fit`` on a
+fresh model and a pooled :class:`~robust_training.streams.TrainData`):
 
 * **Devices.** CPU or CUDA; on CUDA the forward pass runs under ``torch.autocast``
   (float16) with a gradient scaler (``amp=True``). ``precision="bf16"`` runs it under
@@ -21,9 +23,12 @@ those of :mod:`robust_training.objectives_genint`) on a
 * **Data.** Anything with ``batch(step, *, rank, world, device)`` returning the flat
   batch of :mod:`robust_training.objectives` as a pure function of ``step``: a
   :class:`~robust_training.streams.MultiStream` (GenInt's sources) or a
-  :class:`~robust_training.trainer.ShuffledData` (one pooled set, the CGN pipeline).
+  :class:`~robust_training.streams.PooledStream` (one pooled set, the CGN pipeline).
 * **Output.** ``model.pt`` (state dict) and ``model.json`` (how to rebuild it), loadable
   with :func:`load_model`.
+
+Scoring: :func:`evaluate` (accuracy and cross-entropy), :func:`accuracy` (its accuracy)
+and :func:`predict` (the classes) run a trained model on uint8 images in batches.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,16 +48,20 @@ from torch import nn
 
 import robust_training.objectives_genint  # noqa: F401 - registers GenInt & baselines
 from causalkit.errors import CausalKitError, DataError
-from causalkit.io import atomic_write, atomic_write_text
+from causalkit.io import atomic_write_text, load_torch, save_torch
 from causalkit.precision import autocast as precision_autocast
 from causalkit.precision import check_precision
+from causalkit.resume import load_checkpoint, save_checkpoint
+from causalkit.weights import check_state_dict
+from generators.base import default_device
+from generators.images import to_float
 from robust_training.models import build_model
 from robust_training.objectives import Objective, get_objective
-from robust_training.streams import MultiStream, to_float
+from robust_training.streams import MultiStream, PooledStream, TrainData, check_shift
 
-__all__ = ["FitConfig", "fit", "load_model", "save_model", "evaluate",
-           "init_distributed", "dist_info", "SCHEDULES", "check_schedule", "scheduled_lr",
-           "OPTIMIZERS", "check_optimizer"]
+__all__ = ["FitConfig", "fit", "train_classifier", "load_model", "save_model", "evaluate",
+           "accuracy", "predict", "init_distributed", "dist_info", "SCHEDULES",
+           "check_schedule", "check_options", "scheduled_lr", "OPTIMIZERS", "check_optimizer"]
 
 #: Learning-rate schedules of :class:`FitConfig`.
 SCHEDULES = ("constant", "cosine", "step")
@@ -64,6 +74,13 @@ def check_schedule(schedule: str) -> None:
     """Raise :class:`CausalKitError` unless ``schedule`` is one of :data:`SCHEDULES`."""
     if schedule not in SCHEDULES:
         raise CausalKitError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)}")
+
+
+def check_options(schedule: str, shift: int) -> None:
+    """Raise :class:`CausalKitError` for an unknown ``schedule`` or a negative ``shift``
+    (the options of :func:`train_classifier`)."""
+    check_schedule(schedule)
+    check_shift(shift)
 
 
 def scheduled_lr(lr: float, step: int, steps: int, schedule: str = "constant") -> float:
@@ -152,11 +169,6 @@ class FitConfig:
         check_optimizer(self.optimizer)
 
 
-def _same_config(saved_json: str, config: FitConfig) -> bool:
-    # a field added after the checkpoint was written counts as its default
-    return {**asdict(FitConfig()), **json.loads(saved_json)} == asdict(config)
-
-
 # -- distributed --------------------------------------------------------------------------
 def dist_info() -> tuple[int, int]:
     """``(rank, world_size)``; ``(0, 1)`` without an initialised process group."""
@@ -173,7 +185,7 @@ def init_distributed(device: torch.device | str | None = None) -> torch.device:
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = default_device()
     device = torch.device(device)
     if world > 1 and not torch.distributed.is_initialized():
         if device.type == "cuda":
@@ -190,8 +202,7 @@ def save_model(model: nn.Module, folder: str | os.PathLike, meta: dict[str, Any]
     """Write ``model.pt`` and ``model.json`` (``model``, ``width``, ``heads``,
     ``predict_head`` and anything else in ``meta``) atomically."""
     folder = Path(folder)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_write(folder / "model.pt", lambda fh: torch.save(state, fh))
+    save_torch(folder / "model.pt", {k: v.detach().cpu() for k, v in model.state_dict().items()})
     atomic_write_text(folder / "model.json", json.dumps(meta, indent=2) + "\n")
     return folder
 
@@ -204,34 +215,57 @@ def load_model(folder: str | os.PathLike, device: torch.device | str = "cpu") ->
                         "train one with `causalkit train --out DIR`")
     meta = json.loads((folder / "model.json").read_text())
     model = build_model(meta["model"], tuple(meta["heads"]), width=meta.get("width", 64))
-    state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-    own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise DataError(f"{folder / 'model.pt'} does not match {meta['model']}: missing "
-                        f"{missing[:8]}, unexpected {unexpected[:8]}")
+    state = load_torch(folder / "model.pt")
+    check_state_dict(model, state, source=str(folder / "model.pt"),
+                     what=f"the {meta['model']} model of model.json",
+                     hint="Keep model.pt with the model.json it was written with, or retrain "
+                     "into a new --out folder.")
     model.load_state_dict(state, strict=True)
     model.predict_head = meta.get("predict_head")  # type: ignore[attr-defined]
     return model.to(device).eval()
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, images, labels, *, head: str | None = "default",
-             batch_size: int = 1000) -> dict[str, float]:
-    """Accuracy (and mean cross-entropy) of ``model`` on uint8 ``images``."""
+def _batched_logits(model: nn.Module, x: torch.Tensor, head: str | None,
+                    batch_size: int) -> Iterator[tuple[int, torch.Tensor]]:
+    # (first row, float logits on the model's device) per batch of uint8 images x, in
+    # eval mode; head "default": the objective's head, None: the mean of all heads
     if head == "default":
         head = getattr(model, "predict_head", None) or model.head_names[0]
     model.eval()
+    dev = next(model.parameters()).device
+    for i in range(0, len(x), batch_size):
+        yield i, model.logits(to_float(x[i:i + batch_size]).to(dev), head).float()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images, head: str | None = "default",
+            batch_size: int = 1000) -> np.ndarray:
+    """Predicted classes (int64) for uint8 ``images``; ``head="default"`` uses the
+    objective's head, ``None`` the mean of all heads' logits."""
+    x = torch.as_tensor(np.asarray(images))
+    out = [logits.argmax(1).cpu() for _, logits in _batched_logits(model, x, head, batch_size)]
+    return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images, labels, *, head: str | None = "default",
+             batch_size: int = 1000) -> dict[str, float]:
+    """Accuracy (and mean cross-entropy) of ``model`` on uint8 ``images``; ``head`` as in
+    :func:`predict`."""
     x = torch.as_tensor(np.asarray(images))
     y = torch.as_tensor(np.asarray(labels)).long()
-    dev = next(model.parameters()).device
     correct, ce = 0, 0.0
-    for i in range(0, len(x), batch_size):
-        logits = model.logits(to_float(x[i:i + batch_size]).to(dev), head).float()
-        yy = y[i:i + batch_size].to(dev)
+    for i, logits in _batched_logits(model, x, head, batch_size):
+        yy = y[i:i + batch_size].to(logits.device)
         correct += int((logits.argmax(1) == yy).sum())
         ce += float(nn.functional.cross_entropy(logits, yy, reduction="sum"))
     return {"accuracy": correct / max(len(x), 1), "ce": ce / max(len(x), 1), "n": len(x)}
+
+
+def accuracy(model: nn.Module, images, labels, head: str | None = "default") -> float:
+    """Fraction of ``images`` whose predicted class equals ``labels``
+    (:func:`evaluate`'s accuracy)."""
+    return evaluate(model, images, labels, head=head)["accuracy"]
 
 
 # -- the loop -----------------------------------------------------------------------------
@@ -245,7 +279,8 @@ def fit(streams: MultiStream | Any, config: FitConfig, out: str | os.PathLike | 
     ----------
     streams
         The data: a :class:`~robust_training.streams.MultiStream` (every step sees one
-        batch of each stream) or any object with the same ``batch`` method.
+        batch of each stream), a :class:`~robust_training.streams.PooledStream` or any
+        object with the same ``batch`` method.
     config
         Run settings.
     out
@@ -283,11 +318,10 @@ def fit(streams: MultiStream | Any, config: FitConfig, out: str | os.PathLike | 
     start = 0
     ckpt = out_dir / "checkpoint.pt" if out_dir is not None else None
     cfg_json = json.dumps(asdict(config), sort_keys=True)
-    if ckpt is not None and ckpt.is_file():
-        st = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if not _same_config(st["config"], config):
-            raise CausalKitError(f"{ckpt} was written by a run with other settings; use a new "
-                                 "--out folder or the same settings to resume")
+    # a field added after the checkpoint was written counts as its default
+    st = (load_checkpoint(ckpt, config=cfg_json, what="other settings",
+                          defaults=asdict(FitConfig())) if ckpt is not None else None)
+    if st is not None:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         scaler.load_state_dict(st["scaler"])
@@ -311,9 +345,9 @@ def fit(streams: MultiStream | Any, config: FitConfig, out: str | os.PathLike | 
     def save_ckpt(step: int) -> None:
         if ckpt is None or not main:
             return
-        st = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-              "scaler": scaler.state_dict(), "step": step, "config": cfg_json}
-        atomic_write(ckpt, lambda fh: torch.save(st, fh))
+        save_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                               "scaler": scaler.state_dict(), "step": step,
+                               "config": cfg_json})
 
     try:
         model.train()
@@ -354,3 +388,71 @@ def fit(streams: MultiStream | Any, config: FitConfig, out: str | os.PathLike | 
     model.predict_head = obj.predict_head  # type: ignore[attr-defined]
     return model.eval(), {"steps": steps_done, "seconds": round(time.perf_counter() - t0, 3),
                           "last": last}
+
+
+def train_classifier(objective: str, data: TrainData, *, epochs: float = 3,
+                     steps: int | None = None, batch_size: int = 128, lr: float = 2e-3,
+                     schedule: str = "constant", shift: int = 0, model: str = "cnn",
+                     optimizer: str = "adam", seed: int = 0, precision: str = "fp32",
+                     hparams: dict[str, Any] | None = None,
+                     out: str | os.PathLike | None = None,
+                     device: str | torch.device | None = None, progress: bool = True,
+                     ) -> tuple[nn.Module, dict[str, Any]]:
+    """Train a fresh model with ``objective`` on ``data`` (seeded batches).
+
+    The loop is :func:`fit` on a :class:`~robust_training.streams.PooledStream`, so a run
+    with ``out`` checkpoints and resumes, and runs under torchrun and on CUDA with AMP.
+
+    Parameters
+    ----------
+    objective : str
+        A name in :data:`robust_training.objectives.OBJECTIVES`.
+    data : TrainData
+        The training set.
+    epochs : float
+        Passes over ``data`` (fractions allowed).
+    steps : int, optional
+        Number of optimisation steps; overrides ``epochs`` (equal budgets across
+        methods whose data sets differ in size).
+    batch_size, lr, seed : int, float, int
+        Optimisation settings; same seed, same model.
+    schedule : str
+        ``"constant"``, ``"cosine"`` or ``"step"`` (:func:`scheduled_lr`).
+    optimizer : str
+        ``"adam"`` or ``"adadelta"`` (:data:`OPTIMIZERS`).
+    shift : int
+        Random translation of every training image by up to ``shift`` pixels (0: none).
+    model : str
+        ``"cnn"`` (the paper's), ``"cnn-bn"``, ``"cnn-cn"`` or a ResNet name
+        (:func:`robust_training.models.build_model`).
+    precision : str
+        ``"fp32"``, or ``"bf16"``: forward passes under bfloat16 autocast
+        (:mod:`causalkit.precision`).
+    hparams : dict, optional
+        The objective's hyper-parameters (e.g. ``{"aux_weight": 0.1}``).
+    out : path, optional
+        Run folder (checkpoint, log, model); ``None`` keeps everything in memory.
+    device : optional
+        Defaults to CUDA when available.
+    progress : bool
+        Show a tqdm bar.
+
+    Returns
+    -------
+    (nn.Module, dict)
+        The model (eval mode) and :func:`fit`'s summary.
+    """
+    if not isinstance(objective, str):
+        raise CausalKitError(f"objective must be a registered name, got {objective!r}; "
+                             "pass its settings as hparams=")
+    check_options(schedule, shift)
+    n = len(data)
+    if steps is None:
+        steps = max(1, int(round(epochs * n / batch_size)))
+    elif steps < 1:
+        raise CausalKitError(f"steps must be >= 1, got {steps}")
+    config = FitConfig(objective=objective, steps=steps, lr=lr, schedule=schedule,
+                       optimizer=optimizer, seed=seed, model=model, precision=precision,
+                       hparams=dict(hparams or {}))
+    return fit(PooledStream(data, batch_size, seed=seed, shift=shift), config, out,
+               device=device, progress=progress)

@@ -9,56 +9,16 @@ counterfactual images with one label per mechanism.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
 from causalkit.errors import CausalKitError
+from robust_training.heads import MultiHead
+from robust_training.resnet import RESNETS, multi_head_resnet
 
 __all__ = ["MultiHead", "MultiHeadCNN", "ContrastNorm", "CGN_HEADS", "MODELS", "build_model"]
 
 CGN_HEADS = ("shape", "texture", "background")
-
-
-class MultiHead(nn.Module):
-    """Named linear heads on a feature backbone: ``forward`` returns a dict of logits.
-
-    Parameters
-    ----------
-    backbone
-        A module mapping images to ``(N, feature_dim)`` features (e.g. a ResNet with
-        ``num_classes=0``).
-    feature_dim
-        Size of the features.
-    heads
-        Head names, each predicting ``n_classes`` logits.
-    n_classes
-        Classes per head.
-    """
-
-    def __init__(self, backbone: nn.Module, feature_dim: int,
-                 heads: Sequence[str] = ("label",), n_classes: int = 10) -> None:
-        super().__init__()
-        if not heads:
-            raise CausalKitError("a model needs at least one head")
-        self.backbone = backbone
-        self.heads = nn.ModuleDict({h: nn.Linear(feature_dim, n_classes) for h in heads})
-        self.head_names = tuple(heads)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Logits of every head: ``{name: (N, n_classes)}``."""
-        z = self.backbone(x)
-        return {h: layer(z) for h, layer in self.heads.items()}
-
-    def logits(self, x: torch.Tensor, head: str | None = None) -> torch.Tensor:
-        """Logits of ``head``, or the mean of all heads' logits when ``head`` is None."""
-        out = self(x)
-        if head is not None:
-            if head not in out:
-                raise CausalKitError(f"no head {head!r}; heads are {list(out)}")
-            return out[head]
-        return torch.stack(list(out.values())).mean(0)
 
 
 class ContrastNorm(nn.Module):
@@ -140,11 +100,9 @@ def build_model(name: str, heads: tuple[str, ...], *, seed: int = 0, width: int 
     """``"cnn"`` -> :class:`~robust_training.models.MultiHeadCNN` (``"cnn-bn"``: with
     BatchNorm after every convolution; ``"cnn-cn"``: with per-image contrast
     normalisation of the input); ``"resnetNN"`` -> a 32x32-input
-    :class:`~robust_training.resnet.MultiHead` ResNet."""
+    :class:`~robust_training.heads.MultiHead` ResNet."""
     if name in MODELS:
         return MultiHeadCNN(tuple(heads), n_classes=n_classes, seed=seed, **MODELS[name])
-    from robust_training.resnet import RESNETS, multi_head_resnet  # resnet imports us
-
     if name not in RESNETS:
         raise CausalKitError(f"unknown model {name!r}; use one of "
                              f"{sorted(MODELS) + sorted(RESNETS)}")

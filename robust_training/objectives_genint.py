@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from causalkit.errors import CausalKitError
-from robust_training.objectives import OBJECTIVES, Objective, register_objective
+from robust_training.objectives import Objective, register_objective
 from robust_training.streams import STREAM_IDS
 
 __all__ = ["StreamCE", "GenInt", "GenIntTransfer", "GANAugmentation", "Mixup",
@@ -119,10 +119,3 @@ class Mixup(Objective):
         loss = lam * F.cross_entropy(logits, y) + (1.0 - lam) * F.cross_entropy(logits,
                                                                                  y[perm])
         return loss, {"lam": lam}
-
-
-#: ``causalkit train --method`` name -> registered objective name.
-METHODS = {"erm": "erm", "genint": "genint", "genint-transfer": "genint-transfer",
-           "gan-aug": "gan-aug", "mixup": "mixup", "irm": "irm", "cgn": "cgn-heads"}
-
-assert all(v in OBJECTIVES for v in METHODS.values())  # noqa: S101 - import-time wiring check

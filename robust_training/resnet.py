@@ -11,9 +11,10 @@ a torchvision ``state_dict`` saved to a file loads with a strict key check
 stride-1 conv, the usual choice for 32x32 images; such a model cannot take the stem of
 an ImageNet checkpoint (the loader says so).
 
-:class:`MultiHead` puts named linear heads on any backbone that returns features, with
-the interface of :class:`~robust_training.models.MultiHeadCNN` (``forward`` returns a
-dict of logits, ``logits(x, head)``), so every registered objective can train it.
+:class:`~robust_training.heads.MultiHead` puts named linear heads on any backbone that
+returns features, with the interface of :class:`~robust_training.models.MultiHeadCNN`
+(``forward`` returns a dict of logits, ``logits(x, head)``), so every registered
+objective can train it.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import torch
 from torch import nn
 
 from causalkit.errors import CausalKitError, DataError
-from causalkit.weights import compare_state_dict
-from robust_training.models import MultiHead
+from causalkit.weights import StateDictMismatch, check_state_dict
+from robust_training.heads import MultiHead
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "build_resnet", "RESNETS",
            "load_torchvision_weights", "MultiHead", "multi_head_resnet"]
@@ -161,6 +162,17 @@ def build_resnet(arch: str = "resnet18", num_classes: int = 1000, *, seed: int =
         return ResNet(block, layers, num_classes, small_input=small_input, width=width)
 
 
+def _resnet_hint(report: StateDictMismatch) -> str:
+    shapes = [k for k, _, _ in report.shapes]
+    hints = ["Load a torchvision ResNet state dict of the model's architecture."]
+    if any(k.startswith("conv1.") for k in shapes):
+        hints.append("A small_input model has a 3x3 conv1: build it with small_input=False "
+                     "to load ImageNet weights.")
+    if any(k.startswith("fc.") for k in shapes):
+        hints.append("Pass skip_fc=True to keep a new classifier.")
+    return " ".join(hints)
+
+
 def load_torchvision_weights(model: ResNet, path: str | os.PathLike, *,
                              skip_fc: bool = False) -> ResNet:
     """Load a torchvision ResNet ``state_dict`` file into ``model`` (strict, weights only).
@@ -177,16 +189,7 @@ def load_torchvision_weights(model: ResNet, path: str | os.PathLike, *,
     if skip_fc:
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
         state.update({k: v for k, v in own.items() if k.startswith("fc.")})
-    report = compare_state_dict(own, state)
-    missing, unexpected = report.missing, report.unexpected
-    shapes = [f"{k}: file {file} vs model {want}" for k, file, want in report.shapes]
-    if missing or unexpected or shapes:
-        hint = (" (a small_input model has a 3x3 conv1; build it with small_input=False to "
-                "load ImageNet weights)" if any(s.startswith("conv1.") for s in shapes) else "")
-        hint += " (pass skip_fc=True to keep a new classifier)" if any(
-            s.startswith("fc.") for s in shapes) else ""
-        raise DataError(f"{path} does not match the model: missing {missing[:10]}, "
-                        f"unexpected {unexpected[:10]}, wrong shapes {shapes[:10]}{hint}")
+    check_state_dict(own, state, source=str(path), hint=_resnet_hint)
     model.load_state_dict(state, strict=True)
     return model
 

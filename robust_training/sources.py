@@ -17,14 +17,16 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from causalkit.errors import CausalKitError, DataError
-from robust_training.streams import to_float, to_uint8
+from generators.images import to_float, to_uint8
 
-__all__ = ["generated_pool", "load_generated_folder", "feature_net", "transfer_stream"]
+__all__ = ["generated_pool", "load_generated_folder", "feature_net", "transfer_stream",
+           "method_data"]
 
 
 def generated_pool(generator, strategy: str, per_class: int, *, seed: int = 0,
@@ -38,9 +40,8 @@ def generated_pool(generator, strategy: str, per_class: int, *, seed: int = 0,
     the generator, not to the run), or else along the first layer's exact shortcut.
     Returns uint8 images ``(n, 3, H, W)`` and int64 labels.
     """
-    from generators.directions import default_directions
     from generators.registry import load_generator
-    from generators.strategies import InterventionSampler, Observational, parse_strategy
+    from generators.sampling import make_sampler
 
     if isinstance(generator, str):
         if generator.startswith("small:"):
@@ -48,10 +49,9 @@ def generated_pool(generator, strategy: str, per_class: int, *, seed: int = 0,
 
             register()
         generator = load_generator(generator, device=device or "cpu")
-    strat = parse_strategy(strategy)
-    if not isinstance(strat, Observational) and directions is None:
-        directions = default_directions(generator, k=strat.components, layer=layer)
-    sampler = InterventionSampler(generator, strat, directions)
+    # Given directions win over ``layer`` here (the factory calls both an error).
+    sampler = make_sampler(generator, strategy, directions=directions,
+                           layer=layer if directions is None else None).sampler
     labels = torch.arange(generator.num_classes).repeat_interleave(per_class)
     perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     labels = labels[perm]  # mixed classes per forward pass
@@ -108,3 +108,47 @@ def transfer_stream(real_images: torch.Tensor, real_labels: torch.Tensor,
                              to_float(torch.as_tensor(int_images)), feature_net(features),
                              n=n, seed=seed, progress=progress, **kwargs)
     return to_uint8(out), torch.as_tensor(real_labels)[idx]
+
+
+def method_data(method: str, real_images: Any, real_labels: Any, *, generator: str | None,
+                strategy: str, obs_strategy: str, layer: str | None, per_class: int,
+                int_data: str | os.PathLike | None = None,
+                cf_data: str | os.PathLike | None = None, transfer_n: int = 5000,
+                transfer_steps: int = 20, features: str = "random", seed: int = 0,
+                device: str | None = None, progress: bool = True
+                ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The generated data (kind -> (images, labels)) that the method ``method``
+    (:mod:`robust_training.methods`) trains on besides the real images:
+    ``int`` (``strategy``, or the folder ``int_data``), ``obs`` (``obs_strategy``),
+    ``transfer`` (``T(I, X_int)``) and ``cf`` (a CGN counterfactual set ``cf_data``)."""
+    from robust_training.methods import get_method
+
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    name = f"--method {method}"
+
+    def pool(strat: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if int_data is not None and strat == strategy:
+            return load_generated_folder(int_data)
+        if generator is None:
+            raise CausalKitError(f"{name} needs --generator (e.g. small:DIR) or "
+                                 "--int-data DIR")
+        return generated_pool(generator, strat, per_class, seed=seed, device=device,
+                              layer=layer if strat == strategy else None)
+
+    kinds = get_method(method).streams
+    if "int" in kinds:
+        out["int"] = pool(strategy)
+    if "obs" in kinds:
+        out["obs"] = pool(obs_strategy)
+    if "transfer" in kinds:
+        out["transfer"] = transfer_stream(real_images, real_labels, out["int"][0], transfer_n,
+                                          features=features, seed=seed, steps=transfer_steps,
+                                          progress=progress)
+    if "cf" in kinds:
+        if cf_data is None:
+            raise CausalKitError(f"{name} needs --cf-data FILE.npz (CGN counterfactuals)")
+        from generators.cgn.counterfactuals import CounterfactualSet
+
+        cf = CounterfactualSet.load(cf_data)
+        out["cf"] = (cf.images, cf.labels())
+    return out

@@ -14,6 +14,12 @@ Batches are a pure function of ``(seed, step)``: every stream walks its own seed
 epoch permutations, so a resumed run sees exactly the batches it would have seen, and
 DDP ranks can take disjoint slices of the same global batch (:meth:`MultiStream.batch`
 with ``rank`` / ``world``).
+
+The CGN pipeline instead pools all its sources into one set: a :class:`TrainData`
+(uint8 images with three labels each, a real/generated flag and an environment index)
+served by a :class:`PooledStream`, one seeded permutation per epoch, optionally with
+:func:`random_translate` augmentation. Both :class:`MultiStream` and
+:class:`PooledStream` are batch sources of :func:`robust_training.engine.fit`.
 """
 
 from __future__ import annotations
@@ -24,21 +30,13 @@ import numpy as np
 import torch
 
 from causalkit.errors import CausalKitError
+from generators.images import to_float
 
-__all__ = ["STREAM_IDS", "Stream", "MultiStream", "to_float", "to_uint8"]
+__all__ = ["STREAM_IDS", "Stream", "MultiStream", "TrainData", "PooledStream",
+           "random_translate", "check_shift"]
 
 #: Stream kinds and their ids in a batch's ``stream`` column.
 STREAM_IDS = {"real": 0, "int": 1, "transfer": 2, "cf": 3, "obs": 4}
-
-
-def to_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float in [-1, 1]."""
-    return x.float().div(127.5).sub(1.0)
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Float images in [-1, 1] -> uint8 (rounded, clipped)."""
-    return ((x.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 @dataclass
@@ -162,3 +160,127 @@ class MultiStream:
         batch = {"x": to_float(torch.cat(xs)), "y": torch.cat(ys), "stream": stream,
                  "real": stream == STREAM_IDS["real"], "env": torch.cat(envs)}
         return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+# -- one pooled set (the CGN pipeline) ---------------------------------------------------
+@dataclass
+class TrainData:
+    """Training images (uint8 N x 3 x H x W) with labels (N, 3), ``real`` and ``env``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    real: torch.Tensor
+    env: torch.Tensor
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise CausalKitError(f"images must be uint8 (N, C, H, W), got "
+                                 f"{self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.shape != (n, 3) or len(self.real) != n or len(self.env) != n:
+            raise CausalKitError(f"{n} images need labels (N, 3), real (N,) and env (N,); got "
+                                 f"{tuple(self.labels.shape)}, {len(self.real)}, {len(self.env)}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @classmethod
+    def real_images(cls, images, labels, env: int = 0) -> TrainData:
+        """Real images: all three labels are the digit label."""
+        x = torch.as_tensor(np.asarray(images))
+        y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        return cls(x, y[:, None].repeat(1, 3), torch.ones(len(y), dtype=torch.bool),
+                   torch.full((len(y),), env, dtype=torch.long))
+
+    @classmethod
+    def generated(cls, images, shape, texture, background, env: int = 0) -> TrainData:
+        """Generated images with their three mechanism labels."""
+        y = torch.as_tensor(np.stack([shape, texture, background], 1), dtype=torch.long)
+        return cls(torch.as_tensor(np.asarray(images)), y,
+                   torch.zeros(len(y), dtype=torch.bool),
+                   torch.full((len(y),), env, dtype=torch.long))
+
+    @staticmethod
+    def concat(*parts: TrainData) -> TrainData:
+        """All parts in one set."""
+        return TrainData(*(torch.cat([getattr(p, f) for p in parts])
+                           for f in ("images", "labels", "real", "env")))
+
+
+def check_shift(shift: int) -> None:
+    """Raise :class:`CausalKitError` for a negative translation ``shift``."""
+    if shift < 0:
+        raise CausalKitError(f"shift must be >= 0 pixels, got {shift}")
+
+
+def _translation_offsets(n: int, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    # the one draw of random_translate; PooledStream replays it to skip steps
+    return torch.randint(0, 2 * max_shift + 1, (2, n), generator=gen)
+
+
+def random_translate(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Shift each image of ``x`` by up to ``max_shift`` pixels in each direction, filling
+    with the image's own border (replicate padding), so no new edge appears."""
+    if max_shift <= 0:
+        return x
+    n, _, h, w = x.shape
+    pad = torch.nn.functional.pad(x, [max_shift] * 4, mode="replicate")
+    dy, dx = _translation_offsets(n, max_shift, gen).tolist()
+    return torch.stack([pad[i, :, a:a + h, b:b + w]
+                        for i, (a, b) in enumerate(zip(dy, dx, strict=True))])
+
+
+class PooledStream:
+    """A :class:`TrainData` as one stream of batches for :func:`robust_training.engine.fit`.
+
+    Each epoch is a fresh permutation (the last partial batch is dropped), drawn from one
+    generator seeded with ``seed``; the random translations come from a second one
+    (``seed + 1``), so the batch order does not depend on ``shift``. Both streams are
+    replayed on demand, which makes :meth:`batch` a pure function of ``step``: a resumed
+    run sees the batches of an uninterrupted one, and DDP ranks slice the same global
+    batch. Each row keeps its own ``real`` flag and ``env``; its ``stream`` id is
+    ``real`` for real images and ``cf`` for generated ones.
+    """
+
+    def __init__(self, data: TrainData, batch_size: int, seed: int = 0, shift: int = 0) -> None:
+        check_shift(shift)
+        self.data, self.batch_size, self.seed, self.shift = data, batch_size, seed, shift
+        self.per_epoch = max(1, len(data) // batch_size)
+        self._perm_gen, self._epoch, self._perm = None, -1, None
+        self._aug_gen, self._aug_step = None, 0
+
+    def steps_per_epoch(self) -> int:
+        """Steps per pass over the data."""
+        return self.per_epoch
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if self._perm_gen is None or epoch < self._epoch:
+            self._perm_gen = torch.Generator().manual_seed(self.seed)
+            self._epoch = -1
+        while self._epoch < epoch:
+            self._perm = torch.randperm(len(self.data), generator=self._perm_gen)
+            self._epoch += 1
+        return self._perm
+
+    def _translate(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        if self.shift <= 0:
+            return x
+        if self._aug_gen is None or step < self._aug_step:
+            self._aug_gen, self._aug_step = torch.Generator().manual_seed(self.seed + 1), 0
+        while self._aug_step < step:  # the draws of the steps skipped (a resume)
+            _translation_offsets(len(x), self.shift, self._aug_gen)
+            self._aug_step += 1
+        self._aug_step += 1
+        return random_translate(x, self.shift, self._aug_gen)
+
+    def batch(self, step: int, *, rank: int = 0, world: int = 1,
+              device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        """The (rank's slice of the) batch of ``step``: keys x, y, real, env, stream."""
+        epoch, pos = divmod(step, self.per_epoch)
+        idx = self._permutation(epoch)[pos * self.batch_size:(pos + 1) * self.batch_size]
+        d = self.data
+        x = self._translate(to_float(d.images[idx]), step)
+        real = d.real[idx]
+        batch = {"x": x, "y": d.labels[idx], "real": real, "env": d.env[idx],
+                 "stream": torch.where(real, STREAM_IDS["real"], STREAM_IDS["cf"]).long()}
+        return {k: v[rank::world].to(device) for k, v in batch.items()}

@@ -1,17 +1,13 @@
-"""The nuisance-label tie that bench/genint_screen.py scores interventions with."""
+"""The nuisance-label tie that bench/genint_screen.py scores interventions with
+(:func:`analysis.nuisance_tie.colour_tie`)."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.genint_screen import tie  # noqa: E402
-from causalkit.datasets import build_split  # noqa: E402
+from analysis.nuisance_tie import colour_tie as tie
+from causalkit.datasets import build_split
 
 
 @pytest.mark.parametrize("variant", ["colored-mnist", "double-colored-mnist"])

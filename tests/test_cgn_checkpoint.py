@@ -7,22 +7,24 @@ import torch
 from _cgn_helpers import train_digit_classifier
 from conftest import shared_data
 
-from causalkit.errors import CausalKitError
-from generators.cgn.checkpoint import OFFICIAL_VARIANTS, check_keys, load_official
-from generators.cgn.model import MnistCGN
+from causalkit.errors import CausalKitError, WeightsMismatchError
+from causalkit.weights import compare_state_dict
+from generators.cgn.mnist.checkpoint import OFFICIAL_VARIANTS, load_official
+from generators.cgn.mnist.model import MnistCGN
 
 
-def test_check_keys_lists_missing_unexpected_and_mismatched():
+def test_a_mismatch_lists_missing_unexpected_and_mis_shaped_keys(tmp_path):
     model = MnistCGN()
     state = model.state_dict()
     state.pop("f_shape.0.bias")
     state["f_text1.99.weight"] = torch.zeros(1)
     state["label_emb.weight"] = torch.zeros(10, 11)
-    report = check_keys(model, state)
-    assert report.missing == ["f_shape.0.bias"]
-    assert report.unexpected == ["f_text1.99.weight"]
-    assert len(report.mismatched) == 1 and "label_emb.weight" in report.mismatched[0]
-    assert not report.ok
+    torch.save(state, tmp_path / "ckp.pth")
+    with pytest.raises(WeightsMismatchError) as err:
+        load_official(tmp_path / "ckp.pth")
+    text = str(err.value)
+    assert "1 missing keys: f_shape.0.bias" in text and "f_text1.99.weight" in text
+    assert "label_emb.weight (10, 11) (model wants (10, 10))" in text
 
 
 def test_load_rejects_bad_checkpoint(tmp_path):
@@ -53,7 +55,7 @@ def test_roundtrip_own_state_dict(tmp_path):
 def test_official_keys_are_exact(variant):
     path = shared_data(f"cgn_official/{OFFICIAL_VARIANTS[variant]}/ckp.pth")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    assert check_keys(MnistCGN(), state).ok
+    assert compare_state_dict(MnistCGN(), state).ok
     load_official(path)  # strict=True inside
 
 
@@ -73,7 +75,7 @@ def test_official_masks_are_digits_of_the_requested_class():
 
 
 def test_load_generator_reads_the_width_and_nested_checkpoints(tmp_path):
-    from generators.cgn.checkpoint import load_generator
+    from generators.cgn.mnist.checkpoint import load_generator
 
     model = MnistCGN(ngf=16, seed=2).eval()
     torch.save({"generator": model.state_dict(), "iteration": 3}, tmp_path / "ckpt.pt")

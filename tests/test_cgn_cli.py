@@ -13,7 +13,7 @@ def test_unknown_variant_is_a_user_error(tmp_path):
     res = runner.invoke(app, ["reproduce", "cgn-mnist", "--variant", "fashion", "--quick",
                               "--out", str(tmp_path)])
     assert res.exit_code == 2
-    assert "unknown --variant 'fashion'" in res.output
+    assert "unknown variant 'fashion'" in res.output
     assert "Traceback" not in res.output
 
 

@@ -1,17 +1,17 @@
-"""The colour posterior of generators.cgn.colour: the mask target, its loss, and the
+"""The colour posterior of generators.cgn.mnist.colour: the mask target, its loss, and the
 colour-abducted masks."""
 
 import numpy as np
 import pytest
 import torch
 
-from generators.cgn.colour import (
+from generators.cgn.mnist.colour import (
     class_colour_densities,
     colour_histograms,
     colour_masks,
     colour_posterior,
 )
-from generators.cgn.losses import mask_posterior_loss
+from generators.cgn.mnist.losses import mask_posterior_loss
 
 
 def _flat(rgb, n=2, size=8):

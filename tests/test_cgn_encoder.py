@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from causalkit.errors import CausalKitError
-from generators.cgn.encoder import MnistCGNEncoder, kl_standard_normal, load_encoder
+from generators.cgn.mnist.encoder import MnistCGNEncoder, kl_standard_normal, load_encoder
 
 
 def test_posterior_shapes_and_start_at_the_prior():

@@ -1,10 +1,10 @@
-"""The texture-phase abduction of generators.cgn.matching."""
+"""The texture-phase abduction of generators.cgn.mnist.matching."""
 
 import pytest
 import torch
 
-from generators.cgn.matching import best_shift, shift_errors
-from generators.cgn.model import random_shift
+from generators.cgn.mnist.matching import best_shift, shift_errors
+from generators.cgn.mnist.model import random_shift
 
 
 def test_shift_errors_equal_brute_force():

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generators.cgn.images import make_grid, to_float, to_uint8
-from generators.cgn.losses import (
+from generators.cgn.mnist.losses import (
     RandomTextureLoss,
     binary_entropy_loss,
     contrast_loss,
@@ -16,7 +15,8 @@ from generators.cgn.losses import (
     mask_size_loss,
     mask_tv_loss,
 )
-from generators.cgn.model import MASK_EPS, MnistCGN, compose, random_shift
+from generators.cgn.mnist.model import MASK_EPS, MnistCGN, compose, random_shift
+from generators.images import make_grid, to_float, to_uint8
 
 
 def test_composer_selects_foreground_and_background():

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from causalkit.errors import CausalKitError
-from generators.cgn.counterfactuals import abduct_counterfactuals
-from generators.cgn.encoder import MnistCGNEncoder
-from generators.cgn.images import to_float
-from generators.cgn.model import MnistCGN
-from generators.cgn.real_backgrounds import DILATION, RealBackgrounds
+from generators.cgn.mnist.abduction import abduct_counterfactuals
+from generators.cgn.mnist.encoder import MnistCGNEncoder
+from generators.cgn.mnist.model import MnistCGN
+from generators.cgn.mnist.real_backgrounds import DILATION, RealBackgrounds
+from generators.images import to_float
 
 
 def _bank(n_per_class: int = 3):
@@ -86,7 +86,7 @@ def test_abducted_counterfactuals_with_real_backgrounds():
 
 
 def test_abducted_counterfactuals_with_colour_masks(monkeypatch):
-    import generators.cgn.counterfactuals as cf
+    import generators.cgn.mnist.abduction as cf
 
     cgn = MnistCGN(ngf=8, seed=0).eval()
     enc = MnistCGNEncoder(n_noise=1, seed=0)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from causalkit.errors import CausalKitError
+from robust_training.engine import accuracy, train_classifier
 from robust_training.models import MultiHeadCNN
 from robust_training.objectives import OBJECTIVES, Objective, get_objective, register_objective
-from robust_training.trainer import TrainData, accuracy, train_classifier
+from robust_training.streams import TrainData
 
 
 def _batch(n=32, seed=0, envs=2):
@@ -88,10 +90,10 @@ def test_training_learns_a_colour_rule_and_is_seeded():
 
 
 def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
-    from robust_training.experiments.cgn_mnist import PipelineConfig, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import preset_config, run_cgn_mnist
 
     with pytest.raises(CausalKitError, match="irm_penalty"):
-        run_cgn_mnist(PipelineConfig.quick("colored", irm_penalty=-1.0), tmp_path,
+        run_cgn_mnist(preset_config("colored", quick=True, irm_penalty=-1.0), tmp_path,
                       progress=False)
     assert not any(tmp_path.iterdir())  # refused before any work
 
@@ -107,10 +109,10 @@ def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
     ({"shift": -2}, "shift"),
 ])
 def test_pipeline_checks_its_settings_before_any_work(tmp_path, bad, match):
-    from robust_training.experiments.cgn_mnist import PipelineConfig, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import preset_config, run_cgn_mnist
 
     with pytest.raises(CausalKitError, match=match):
-        run_cgn_mnist(PipelineConfig.quick("colored", **bad), tmp_path, progress=False)
+        run_cgn_mnist(preset_config("colored", quick=True, **bad), tmp_path, progress=False)
     assert not any(tmp_path.iterdir())
 
 
@@ -120,9 +122,9 @@ def test_traindata_validates():
 
 
 def test_tiny_pipeline_end_to_end(tmp_path):
-    from robust_training.experiments.cgn_mnist import PipelineConfig, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import preset_config, run_cgn_mnist
 
-    cfg = PipelineConfig.quick("double-colored", n_train=200, n_ood=100, cgn_iterations=3,
+    cfg = preset_config("double-colored", quick=True, n_train=200, n_ood=100, cgn_iterations=3,
                                cgn_batch=16, cgn_ngf=8, n_generated=60, per_noise=3,
                                steps=4, batch_size=32,
                                cgn_overrides={"recon_pool": 2, "lambda_tv": 0.5})
@@ -135,7 +137,7 @@ def test_tiny_pipeline_end_to_end(tmp_path):
     for row in rec["results"].values():
         assert 0.0 <= row["ood"] <= 1.0 and 0.0 <= row["train"] <= 1.0
     assert "ood_mean_heads" in rec["results"]["cgn"]
-    assert rec["results"]["irm-2"]["hparams"] == {"penalty_weight": cfg.irm_penalty}
+    assert rec["results"]["irm-2"]["hparams"] == {"penalty_weight": cfg.classifier.irm_penalty}
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["results"] == rec["results"]
     for name in ("table.txt", "counterfactuals.png", "cgn_samples.png", "train_samples.png",
@@ -149,43 +151,43 @@ def test_tiny_pipeline_end_to_end(tmp_path):
 
 
 def test_pipeline_refuses_abduction_without_an_encoder(tmp_path):
-    from robust_training.experiments.cgn_mnist import PipelineConfig, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import preset_config
 
-    cfg = PipelineConfig.quick("colored", n_train=100, n_ood=50, cgn_iterations=2,
-                               cgn_batch=16, cgn_ngf=8, n_generated=20, steps=2,
-                               cgn_recipe="paper", counterfactuals="abducted",
-                               methods=("cgn",))
     with pytest.raises(CausalKitError, match="encoder"):
-        run_cgn_mnist(cfg, tmp_path, progress=False)
+        preset_config("colored", quick=True, n_train=100, n_ood=50, cgn_iterations=2,
+                      cgn_batch=16, cgn_ngf=8, n_generated=20, steps=2, cgn_recipe="paper",
+                      counterfactuals="abducted", methods=("cgn",))
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("option, value, bad", [("backgrounds", "real", "photo"),
                                                  ("masks", "colour", "u2net")])
 def test_pipeline_options_that_need_abducted_masks(tmp_path, option, value, bad):
     from generators.cgn.counterfactuals import CounterfactualSet
-    from robust_training.experiments.cgn_mnist import PipelineConfig, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import preset_config, run_cgn_mnist
 
     kw = dict(n_train=200, n_ood=50, cgn_iterations=2, cgn_batch=16, cgn_ngf=8,
               n_generated=40, steps=2, methods=("cgn",), **{option: value})
-    rec = run_cgn_mnist(PipelineConfig.quick("colored", **kw), tmp_path, progress=False)
-    assert rec["config"][option] == value and 0.0 <= rec["results"]["cgn"]["ood"] <= 1
+    rec = run_cgn_mnist(preset_config("colored", quick=True, **kw), tmp_path, progress=False)
+    assert rec["config"]["counterfactuals"][option] == value
+    assert 0.0 <= rec["results"]["cgn"]["ood"] <= 1
     assert CounterfactualSet.load(tmp_path / "counterfactuals.npz").meta[option] == value
     # a rerun on the same folder finds the CGN trained, and its record says so
     assert rec["cgn_resumed_at"] == 0
-    again = run_cgn_mnist(PipelineConfig.quick("colored", **kw), tmp_path, progress=False)
+    again = run_cgn_mnist(preset_config("colored", quick=True, **kw), tmp_path, progress=False)
     assert again["cgn_resumed_at"] == 2
     assert again["results"]["cgn"]["ood"] == rec["results"]["cgn"]["ood"]
     # both work from the training images' abducted masks: prior noise has none
     with pytest.raises(CausalKitError, match=f"--{option} {value}: these work from"):
-        run_cgn_mnist(PipelineConfig.quick("colored", counterfactuals="prior", **kw),
+        run_cgn_mnist(preset_config("colored", quick=True, counterfactuals="prior", **kw),
                       tmp_path / "prior", progress=False)
     with pytest.raises(CausalKitError, match=f"unknown {option}"):
-        run_cgn_mnist(PipelineConfig.quick("colored", **{**kw, option: bad}),
+        run_cgn_mnist(preset_config("colored", quick=True, **{**kw, option: bad}),
                       tmp_path / "bad", progress=False)
 
 
 def test_random_translate_moves_whole_images_by_at_most_the_shift():
-    from robust_training.trainer import random_translate
+    from robust_training.streams import random_translate
 
     x = torch.zeros(8, 3, 32, 32)
     x[:, :, 15, 15] = 1.0  # one bright pixel per image, far from the border
@@ -250,16 +252,20 @@ def test_step_schedule_and_adadelta_follow_the_official_classifier():
 
 
 def test_paper_classifier_protocol_sets_the_official_settings_under_given_ones():
-    from robust_training.experiments.cgn_mnist import CLASSIFIER_PROTOCOLS, PipelineConfig
+    from robust_training.experiments.cgn_mnist import preset_config
+    from robust_training.experiments.config import PRESETS, load_layer
 
-    cfg = PipelineConfig.full("wildlife", classifier_protocol="paper")
-    for k, v in CLASSIFIER_PROTOCOLS["paper"].items():
-        assert getattr(cfg, k) == v
-    assert cfg.classifier_protocol == "paper" and cfg.cgn_overrides["recon_match"] == 8
-    assert PipelineConfig.full("colored", classifier_protocol="paper", epochs=2.0).epochs == 2.0
-    assert PipelineConfig.full("colored").optimizer == "adam"
+    paper = load_layer(PRESETS / "cgn-mnist" / "protocols" / "paper.yaml")
+    cfg = preset_config("wildlife", classifier_protocol="paper")
+    for section, settings in paper.items():
+        for k, v in settings.items():
+            assert getattr(getattr(cfg, section), k) == v, (section, k)
+    assert cfg.classifier.protocol == "paper" and cfg.generator.train["recon_match"] == 8
+    two = preset_config("colored", classifier_protocol="paper", epochs=2.0)
+    assert two.classifier.epochs == 2.0 and two.classifier.optimizer == "adadelta"
+    assert preset_config("colored").classifier.optimizer == "adam"
     with pytest.raises(CausalKitError, match="classifier protocol"):
-        PipelineConfig.full("colored", classifier_protocol="official")
+        preset_config("colored", classifier_protocol="official")
 
 
 def test_cgn_heads_refuses_a_negative_aux_weight():
@@ -267,55 +273,59 @@ def test_cgn_heads_refuses_a_negative_aux_weight():
         get_objective("cgn-heads", aux_weight=-0.5)
 
 
-def test_variant_overrides_reach_the_presets_and_yield_to_given_ones():
-    from robust_training.experiments.cgn_mnist import (
-        FULL_CGN_OVERRIDES,
-        VARIANT_CGN_OVERRIDES,
-        PipelineConfig,
-    )
+def test_variant_settings_reach_the_presets_and_yield_to_given_ones():
+    from robust_training.experiments.cgn_mnist import preset_config
 
-    assert PipelineConfig.full("wildlife").cgn_overrides == VARIANT_CGN_OVERRIDES["wildlife"]
-    mine = PipelineConfig.quick("wildlife", cgn_overrides={"recon_features": 0.0})
-    assert mine.cgn_overrides["recon_features"] == 0.0
-    assert mine.cgn_overrides["recon_pool"] == VARIANT_CGN_OVERRIDES["wildlife"]["recon_pool"]
-    assert PipelineConfig.full("double-colored").cgn_overrides == {}
+    wild = {"recon_pool": 2, "lambda_tv": 1.0, "recon_features": 10.0, "recon_match": 8}
+    assert preset_config("wildlife").flat()["cgn_overrides"] == wild
+    mine = preset_config("wildlife", quick=True, cgn_overrides={"recon_features": 0.0})
+    assert mine.generator.train["recon_features"] == 0.0
+    assert mine.generator.train["recon_pool"] == 2
+    assert preset_config("double-colored").flat()["cgn_overrides"] == {}
     # budget-specific settings: the full preset's only, and still below given ones
-    assert PipelineConfig.quick("colored").cgn_overrides == {}
-    assert PipelineConfig.full("colored").cgn_overrides == FULL_CGN_OVERRIDES["colored"]
-    assert PipelineConfig.full("colored", cgn_overrides={"recon_features": 1.0}
-                               ).cgn_overrides == {"recon_features": 1.0}
+    assert preset_config("colored", quick=True).flat()["cgn_overrides"] == {}
+    assert preset_config("colored").flat()["cgn_overrides"] == {"recon_features": 10.0}
+    assert preset_config("colored", cgn_overrides={"recon_features": 1.0}
+                         ).flat()["cgn_overrides"] == {"recon_features": 1.0}
 
 
 def test_full_variant_settings_reach_the_full_preset_only_and_yield_to_given_ones():
-    from robust_training.experiments.cgn_mnist import FULL_VARIANT_SETTINGS, PipelineConfig, cgn_train_config
+    from robust_training.experiments.cgn_mnist import cgn_train_config, preset_config
 
-    for variant, settings in FULL_VARIANT_SETTINGS.items():
-        cfg = PipelineConfig.full(variant)
-        for k, v in settings.items():
-            assert getattr(cfg, k) == v, (variant, k)
-    assert PipelineConfig.full("double-colored").cgn_iterations == 3000
-    assert PipelineConfig.full("double-colored", cgn_iterations=500).cgn_iterations == 500
-    assert PipelineConfig.full("colored").cgn_iterations == 1000
-    assert PipelineConfig.full("double-colored").model == "cnn-cn"
-    assert PipelineConfig.full("wildlife").precision == "fp32"
-    assert PipelineConfig.quick("wildlife").precision == "fp32"
-    bf16 = PipelineConfig.full("wildlife", precision="bf16")
+    def flat(variant, quick=False, **kw):
+        return preset_config(variant, quick=quick, **kw).flat()
+
+    assert flat("double-colored")["cgn_iterations"] == 3000
+    assert flat("double-colored", cgn_iterations=500)["cgn_iterations"] == 500
+    assert flat("colored")["cgn_iterations"] == 1000
+    assert flat("double-colored")["model"] == "cnn-cn"
+    assert flat("wildlife")["precision"] == flat("wildlife", True)["precision"] == "fp32"
+    bf16 = preset_config("wildlife", precision="bf16")
     assert (bf16.precision, cgn_train_config(bf16).precision) == ("bf16", "bf16")
-    assert PipelineConfig.full("colored").model == PipelineConfig.quick("double-colored").model \
-        == "cnn"
-    wildlife = PipelineConfig.full("wildlife")
-    assert (wildlife.rendering, wildlife.classifier_protocol) == ("paper", "paper")
-    assert wildlife.backgrounds == "real" and PipelineConfig.quick("wildlife").backgrounds \
-        == PipelineConfig.full("colored").backgrounds == "generated"
+    assert flat("colored")["model"] == flat("double-colored", True)["model"] == "cnn"
+    wildlife = flat("wildlife")
+    assert (wildlife["rendering"], wildlife["classifier_protocol"]) == ("paper", "paper")
+    assert wildlife["cgn_iterations"] == 3000
+    assert wildlife["backgrounds"] == "real" and flat("wildlife", True)["backgrounds"] \
+        == flat("colored")["backgrounds"] == "generated"
     # without abduction (the official weights, prior noise) the preset keeps the CGN's
-    assert wildlife.masks == "colour" and PipelineConfig.quick("wildlife").masks \
-        == PipelineConfig.full("colored").masks == "cgn"
-    for kw in ({"cgn": "official"}, {"counterfactuals": "prior"}, {"cgn_recipe": "paper"}):
-        cfg = PipelineConfig.full("wildlife", **kw)
-        assert (cfg.backgrounds, cfg.masks) == ("generated", "cgn"), kw
-    assert wildlife.optimizer == "adadelta"  # the protocol's settings come with its name
-    assert PipelineConfig.full("wildlife", classifier_protocol="ours").optimizer == "adam"
-    assert PipelineConfig.quick("double-colored").cgn_iterations == 400
+    assert wildlife["masks"] == "colour" and flat("wildlife", True)["masks"] \
+        == flat("colored")["masks"] == "cgn"
+    official = {"cgn": "official", "official_root": str(_OFFICIAL)}
+    for kw in ({"counterfactuals": "prior"}, {"cgn_recipe": "paper"},
+               *([official] if _OFFICIAL.is_dir() else [])):
+        cfg = flat("wildlife", **kw)
+        assert (cfg["backgrounds"], cfg["masks"]) == ("generated", "cgn"), kw
+    # ... but a user's own choice of them is checked, not dropped
+    with pytest.raises(CausalKitError, match="--backgrounds real: these work from"):
+        preset_config("wildlife", counterfactuals="prior", backgrounds="real")
+    assert wildlife["optimizer"] == "adadelta"  # the protocol's settings come with its name
+    assert flat("wildlife", classifier_protocol="ours")["optimizer"] == "adam"
+    assert flat("wildlife", classifier_protocol="ours")["n_generated"] == 20000
+    assert flat("double-colored", True)["cgn_iterations"] == 400
+
+
+_OFFICIAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "cgn_official"
 
 
 def _pooled(n: int = 90) -> TrainData:
@@ -330,30 +340,30 @@ def _pooled(n: int = 90) -> TrainData:
 
 
 def test_shuffled_batches_are_a_pure_function_of_the_step_and_split_over_ranks():
-    from robust_training.trainer import ShuffledData
+    from robust_training.streams import PooledStream
 
     data = _pooled()
-    order = ShuffledData(data, 16, seed=2, shift=2)
+    order = PooledStream(data, 16, seed=2, shift=2)
     seen = [order.batch(s) for s in range(12)]  # 5 steps per epoch: crosses two epochs
-    fresh = ShuffledData(data, 16, seed=2, shift=2)
+    fresh = PooledStream(data, 16, seed=2, shift=2)
     for s in (11, 3, 7, 0):  # out of order, as after a resume
         b = fresh.batch(s)
         assert all(torch.equal(b[k], seen[s][k]) for k in b)
     # an epoch visits 5 x 16 distinct rows (the last partial batch is dropped)
-    plain = ShuffledData(data, 16, seed=2)
+    plain = PooledStream(data, 16, seed=2)
     epoch = torch.cat([plain.batch(s)["x"].flatten(1) for s in range(5)])
     assert len(torch.unique(epoch, dim=0)) == 80
     # the real rows are stream 0, the rest stream 3
     assert set(seen[0]["stream"].tolist()) <= {0, 3}
     assert torch.equal(seen[0]["stream"] == 0, seen[0]["real"])
-    parts = [ShuffledData(data, 16, seed=2, shift=2).batch(4, rank=r, world=2) for r in (0, 1)]
+    parts = [PooledStream(data, 16, seed=2, shift=2).batch(4, rank=r, world=2) for r in (0, 1)]
     assert sorted(torch.cat([p["x"] for p in parts]).flatten().tolist()) == \
         sorted(seen[4]["x"].flatten().tolist())
 
 
 def test_a_killed_classifier_run_resumes_to_the_same_model(tmp_path):
     from robust_training.engine import FitConfig, fit
-    from robust_training.trainer import ShuffledData
+    from robust_training.streams import PooledStream
 
     data = _pooled()
     kw = dict(steps=8, batch_size=16, lr=2e-3, schedule="cosine", shift=1, seed=5,
@@ -361,9 +371,9 @@ def test_a_killed_classifier_run_resumes_to_the_same_model(tmp_path):
     whole, _ = train_classifier("cgn-heads", data, **kw)
     config = FitConfig(objective="cgn-heads", steps=8, lr=2e-3, schedule="cosine", seed=5,
                        hparams={"aux_weight": 0.5}, checkpoint_every=1)
-    fit(ShuffledData(data, 16, seed=5, shift=1), config, tmp_path, progress=False,
+    fit(PooledStream(data, 16, seed=5, shift=1), config, tmp_path, progress=False,
         stop_after=3)  # "killed" after step 3
-    resumed, info = fit(ShuffledData(data, 16, seed=5, shift=1), config, tmp_path,
+    resumed, info = fit(PooledStream(data, 16, seed=5, shift=1), config, tmp_path,
                         progress=False)
     assert info["steps"] == 8
     assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(),

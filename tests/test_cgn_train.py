@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from causalkit.errors import CausalKitError
-from generators.cgn.train import preset, train_cgn
+from generators.cgn.mnist.train import preset, train_cgn
 
 
 def _toy_data(n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,7 +66,7 @@ def test_resume_after_kill_is_identical(tmp_path, variant):
 
 
 def test_fast_recipe_trains_an_encoder_and_resumes_identically(tmp_path):
-    from generators.cgn.encoder import load_encoder
+    from generators.cgn.mnist.encoder import load_encoder
 
     x, y = _toy_data()
     cfg = _cfg(recipe="fast", bg_warmup=2)

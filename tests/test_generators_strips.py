@@ -9,7 +9,8 @@ from PIL import Image
 from causalkit.errors import CausalKitError
 from generators.biggan import tiny_biggan
 from generators.directions import shortcut_directions
-from generators.strips import direction_strips, save_grid
+from generators.images import save_grid
+from generators.strips import direction_strips
 
 
 def test_strips_move_only_along_one_direction(tmp_path):

@@ -61,7 +61,7 @@ def test_user_errors_exit_2(tmp_path):
                 "embedded", "--n-train", "50", "--steps", "1"])
     assert res.exit_code == 2 and "needs --generator" in res.output
     res = _run(["train", "--method", "sgd", "--out", str(tmp_path / "y")])
-    assert res.exit_code == 2 and "unknown --method" in res.output
+    assert res.exit_code == 2 and "unknown method 'sgd'" in res.output
     res = _run(["evaluate", "--model", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "not a trained-model folder" in res.output
 

@@ -81,7 +81,7 @@ def bound(
         if len(latent) != len(strategies) or scm is not None:
             raise CausalKitError("latent strategies (t=..,k=..,s=..) go with --generator "
                                  "and --data; node strategies (Z1) go with --scm")
-        from causalkit.cli._strategy_bound import bound_latent_strategies
+        from analysis.strategy_bounds import bound_latent_strategies
 
         opts = {"source": mnist_source} if mnist_source else {}
         report = bound_latent_strategies(
@@ -89,9 +89,8 @@ def bound(
             directions=directions, sweep=sweep, n_generated=n_generated, n_real=n_real,
             feature=feature, data_options=opts, seed=seed, out=out,
             progress=not json_out)
-        text = report.pop("_text")
         write_report(out, "bound.json", report)
-        emit_json(report) if json_out else typer.echo(text)
+        emit_json(report) if json_out else typer.echo(_latent_text(report))
         return
     if generator is not None or sweep is not None:
         raise CausalKitError("--generator and --sweep go with latent strategies, e.g. "
@@ -119,7 +118,7 @@ def bound(
 def _bound_scm(name: str, strategies: list[str], treatment: str, outcome: str,
                x: str | None, y: str | None) -> dict[str, Any]:
     from causalkit import library
-    from causalkit.bounds import exact_strategy_bounds, intersect, natural_bounds, rank_strategies
+    from causalkit.bounds import scm_bounds
 
     model = library.get_scm(name)
     for node in (treatment, outcome):
@@ -127,36 +126,26 @@ def _bound_scm(name: str, strategies: list[str], treatment: str, outcome: str,
             raise CausalKitError(f"node {node!r} is not in SCM {name!r}; its nodes are "
                                  f"{model.nodes}")
     xv, yv = int(x if x is not None else 1), int(y if y is not None else 1)
-    t, o = {treatment: xv}, {outcome: yv}
-    truth = model.prob(o, do=t)
-    natural = natural_bounds(model.prob({**t, **o}), model.prob(t))
     strat_lists = [[s.strip() for s in st.split(",") if s.strip()] for st in strategies]
-    results = exact_strategy_bounds(model, t, o, strat_lists)
-    combined = intersect([natural] + [r.interval for r in results])
-    ranking = rank_strategies({",".join(r.strategy): r.p_x_do for r in results})
-    rows = [["natural", f"{model.prob(t):.4f}", str(natural), f"{natural.width:.4f}"]]
+    result = scm_bounds(model, {treatment: xv}, {outcome: yv}, strat_lists)
+    natural, combined = result.natural, result.intersection
+    rows = [["natural", f"{result.p_x:.4f}", str(natural), f"{natural.width:.4f}"]]
     rows += [[",".join(r.strategy), f"{r.p_x_do:.4f}", str(r.interval),
-              f"{r.interval.width:.4f}"] for r in results]
+              f"{r.interval.width:.4f}"] for r in result.strategies]
     rows.append(["intersection", "", str(combined), f"{combined.width:.4f}"])
     query = f"P({outcome}={yv} | do({treatment}={xv}))"
-    text = [f"SCM {name!r}: {query}, true value {truth:.4f} (exact enumeration)", "",
+    text = [f"SCM {name!r}: {query}, true value {result.truth:.4f} (exact enumeration)", "",
             format_table(["strategy", "P(x|do(z))", "interval", "width"], rows)]
-    if ranking:
+    if result.ranking:
         text += ["", "Theorem 1 ranking (larger P(x|do(z)) -> tighter bound): "
-                 + " > ".join(name for name, _, _ in ranking)]
-    return {"scm": name, "query": query, "truth": truth, "natural": natural.to_dict(),
-            "strategies": [r.to_dict() for r in results],
-            "intersection": combined.to_dict(),
-            "ranking": [{"strategy": n, "p_x_do": p, "width": w} for n, p, w in ranking],
-            "_text": "\n".join(text)}
+                 + " > ".join(name for name, _, _ in result.ranking)]
+    return {"scm": name, "query": query, **result.to_dict(), "_text": "\n".join(text)}
 
 
 def _bound_data(data: Path, treatment: str, outcome: str, x: str | None, y: str | None,
                 interventional: Path | None, nuisance: str | None,
                 confidence: float) -> dict[str, Any]:
-    import numpy as np
-
-    from causalkit.bounds import estimate_bounds, intersect
+    from causalkit.bounds import table_bounds
     from causalkit.tables import read_table
 
     obs = read_table(data)
@@ -170,56 +159,47 @@ def _bound_data(data: Path, treatment: str, outcome: str, x: str | None, y: str 
         nuisances = [n.strip() for n in nuisance.split(",") if n.strip()]
         inter = read_table(interventional)
         inter.require(treatment, outcome, *nuisances)
-    xs = [x] if x is not None else sorted(set(obs.columns[treatment]))
-    ys = [y] if y is not None else sorted(set(obs.columns[outcome]))
-    for label, col, vals in ((treatment, treatment, xs), (outcome, outcome, ys)):
-        present = set(obs.columns[col])
-        absent = [v for v in vals if v not in present]
-        if absent:
-            raise CausalKitError(f"value(s) {absent} of {label} do not occur in {data}; it "
-                                 f"has {sorted(present)}")
-
-    def est(table: Any, xv: str, yv: str) -> Any:
-        return estimate_bounds(table.columns, treatment, outcome, xv, yv,
-                               weights=table.weights, counts=table.counts,
-                               confidence=confidence)
-
-    rows, results = [], []
-    for xv in xs:
-        for yv in ys:
-            nat = est(obs, xv, yv)
-            entry: dict[str, Any] = {"x": xv, "y": yv, "natural": nat.to_dict(),
-                                     "interventional": []}
-            rows.append([xv, yv, "natural", str(nat.interval), _ci(nat)])
-            intervals = [nat.interval]
-            cis = [nat.confidence_interval]
-            if inter is not None:
-                keys = np.array(["|".join(r) for r in zip(
-                    *(inter.columns[n].astype(str) for n in nuisances), strict=True)])
-                groups = [("do(" + ",".join(nuisances) + " ~ data)", np.ones(len(keys), bool))]
-                groups += [(f"do({','.join(nuisances)}={k.replace('|', ',')})", keys == k)
-                           for k in sorted(set(keys))]
-                for gname, mask in groups:
-                    sub = inter.subset(mask)
-                    if not np.any(sub.columns[treatment].astype(str) == str(xv)):
-                        continue
-                    e = est(sub, xv, yv)
-                    intervals.append(e.interval)
-                    cis.append(e.confidence_interval)
-                    entry["interventional"].append({"strategy": gname, **e.to_dict()})
-                    rows.append([xv, yv, gname, str(e.interval), _ci(e)])
-                combined = intersect(intervals)
-                entry["intersection"] = combined.to_dict()
-                # Intersecting k intervals each covering with 1 - a covers with >= 1 - k a.
-                ci = intersect(cis) if all(cis) else None
-                entry["intersection"]["ci"] = ci.to_dict() if ci else None
-                rows.append([xv, yv, "intersection", str(combined),
-                             f"{ci} (>= {1 - len(cis) * (1 - confidence):.0%})" if ci else ""])
-            results.append(entry)
+    cells = table_bounds(obs, treatment, outcome, x=x, y=y, interventional=inter,
+                         nuisances=nuisances, confidence=confidence)
+    rows = []
+    for cell in cells:
+        xv, yv = cell.x, cell.y
+        rows.append([xv, yv, "natural", str(cell.natural.interval), _ci(cell.natural)])
+        rows += [[xv, yv, name, str(e.interval), _ci(e)] for name, e in cell.interventional]
+        if cell.intersection is not None:
+            ci = cell.intersection_ci
+            rows.append([xv, yv, "intersection", str(cell.intersection),
+                         f"{ci} (>= {cell.intersection_confidence:.0%})" if ci else ""])
     header = f"Bounds on P({outcome}=y | do({treatment}=x)) from {data}"
     table = format_table(["x", "y", "source", "interval", f"{confidence:.0%} CI"], rows)
     return {"data": str(data), "treatment": treatment, "outcome": outcome,
-            "confidence": confidence, "results": results, "_text": header + "\n\n" + table}
+            "confidence": confidence, "results": [c.to_dict() for c in cells],
+            "_text": header + "\n\n" + table}
+
+
+def _latent_text(report: dict[str, Any]) -> str:
+    """The table of :func:`analysis.strategy_bounds.bound_latent_strategies`' report."""
+    rows = [[s["strategy"], f"{s['log_likelihood']:.1f}",
+             f"{s['mean_log_likelihood']:.4f} ± {s['se_mean_log_likelihood']:.4f}",
+             f"{s['p_x_do_geometric_mean']:.4f}",
+             f"[{s['mean_lower']:.4f}, {s['mean_upper']:.4f}]", f"{s['mean_width']:.4f}"]
+            for s in report["strategies"]]
+    inter = report["intersection"]
+    if inter["mean_width"] is not None:
+        rows.append(["intersection", "", "", "",
+                     f"[{inter['mean_lower']:.4f}, {inter['mean_upper']:.4f}]",
+                     f"{inter['mean_width']:.4f}"])
+    text = [f"Generator {report['generator']}; {report['n_real']} held-out real images from "
+            f"{report['data']}; M = {report['n_generated']} generated images per strategy; "
+            f"kernel bandwidth h = {report['bandwidth']:.4g} ({report['feature']} features, "
+            "median heuristic)", "",
+            format_table(["strategy", "log P(x|z)", "per image ± se", "P(x|do(z))",
+                          "mean interval on P(y|do(x))", "mean width"], rows), "",
+            "Theorem 1 ranking (larger P(x|do(z)) -> tighter bound): "
+            + " > ".join(r["strategy"] for r in report["ranking"])]
+    if "plot" in report:
+        text.append(f"wrote {report['plot']}")
+    return "\n".join(text)
 
 
 def _ci(est: Any) -> str:

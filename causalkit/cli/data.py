@@ -66,7 +66,6 @@ def register(app: typer.Typer) -> None:
               json: bool = JSON_OPTION) -> None:
         """Build the splits of VARIANT into the cache (and copies under --out)."""
         from causalkit.datasets import build_split, get_variant
-        from causalkit.datasets.cache import save_arrays
 
         get_variant(variant)
         src = _quiet_source(source)
@@ -78,9 +77,7 @@ def register(app: typer.Typer) -> None:
             seconds = time.perf_counter() - start
             path = s.meta.get("cache_path")
             if out is not None:
-                path = str(save_arrays(Path(out) / f"{variant}-{name}.npz", s.arrays(),
-                                       {k: v for k, v in s.meta.items()
-                                        if k not in ("build_seconds", "cache_path", "cached")}))
+                path = str(s.save(Path(out) / f"{variant}-{name}.npz"))
             record = {"split": name, "n": len(s), "aligned": float(s.nuisances["aligned"].mean()),
                       "seconds": round(seconds, 3), "cached": bool(s.meta.get("cached")),
                       "path": path}

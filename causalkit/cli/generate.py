@@ -44,9 +44,9 @@ def generate(
     """Write PNGs in ImageFolder layout, labels.csv and the latent offsets (sharded)."""
     from causalkit.errors import CausalKitError
     from generators.base import as_label_list
-    from generators.directions import Directions, default_directions
     from generators.registry import load_generator
-    from generators.strategies import InterventionSampler, Observational, parse_strategy
+    from generators.sampling import make_sampler
+    from generators.strategies import parse_strategy
     from generators.writer import write_generated
 
     strat = parse_strategy(strategy)
@@ -58,24 +58,8 @@ def generate(
                              f"{classes!r}") from None
     gen = load_generator(generator, device=device)
     as_label_list(class_list, gen.num_classes)  # fail early on bad classes
-    dirs = None
-    dirs_source = None
-    if not isinstance(strat, Observational):
-        saved = out / "directions.npz"
-        if directions is not None and layer is not None:
-            raise CausalKitError("pass --directions or --layer, not both")
-        if directions is not None:
-            dirs, dirs_source = Directions.load(directions), str(directions)
-        elif saved.exists():
-            dirs, dirs_source = Directions.load(saved), str(saved)
-            if layer is not None and dirs.layer != layer:
-                raise CausalKitError(f"{saved} holds directions of {dirs.layer!r}, not "
-                                     f"--layer {layer!r}; use a new --out folder")
-        else:
-            dirs = default_directions(gen, k=strat.components, layer=layer)
-            dirs.save(saved)
-            dirs_source = f"{saved} ({dirs.method})"
-    sampler = InterventionSampler(gen, strat, dirs)
+    sampler, dirs, dirs_source = make_sampler(gen, strat, directions=directions, layer=layer,
+                                              saved=out / "directions.npz")
     result = write_generated(gen, sampler, out, per_class=per_class, classes=class_list,
                              seed=seed, shard_size=shard_size, batch_size=batch_size,
                              progress=not json_out,

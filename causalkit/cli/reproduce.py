@@ -12,12 +12,9 @@ from pathlib import Path
 import typer
 
 from causalkit.cli._common import JSON_OPTION, OUT_OPTION, emit_json, user_errors
-from causalkit.errors import CausalKitError
 
 reproduce_app = typer.Typer(help="Re-run a paper's experiment end to end.",
                             no_args_is_help=True)
-
-VARIANTS = ("colored", "double-colored", "wildlife")
 
 
 def register(app: typer.Typer) -> None:
@@ -46,15 +43,15 @@ def cgn_mnist(
                                             "official code's: Adadelta, 10 epochs of 100k "
                                             "counterfactuals). Default: 'paper' for the "
                                             "full Wildlife preset, else 'ours'."),
-    cgn: str = typer.Option("train", "--cgn", help="'train' (our CGN), 'official' (the "
+    cgn: str = typer.Option(None, "--cgn", help="'train' (our CGN), 'official' (the "
                             "authors' weights) or a path to generator.pt / ckp.pth."),
     official_root: Path = typer.Option(None, "--official-root", help="Folder of the "
                                        "official checkpoints (default "
                                        "../shared/data/cgn_official)."),
-    recipe: str = typer.Option("fast", "--recipe", help="CGN training recipe: 'fast' "
+    recipe: str = typer.Option(None, "--recipe", help="CGN training recipe: 'fast' "
                                "(encoder + reconstruction, ~1k iterations) or 'paper' "
                                "(the official losses only, ~47k iterations)."),
-    counterfactuals: str = typer.Option("auto", "--counterfactuals", help="'abducted' "
+    counterfactuals: str = typer.Option(None, "--counterfactuals", help="'abducted' "
                                         "(counterfactuals of the real training images; "
                                         "needs the fast recipe), 'prior' (of the CGN's "
                                         "own samples, as the paper) or 'auto'."),
@@ -87,7 +84,13 @@ def cgn_mnist(
     precision: str = typer.Option(None, "--precision", help="fp32 or bf16: bfloat16 "
                                   "autocast for CGN and classifier training, about twice "
                                   "as fast on CPUs with AMX (default fp32)."),
-    seed: int = typer.Option(0, "--seed", min=0),
+    seed: int = typer.Option(None, "--seed", min=0, help="Run seed (default 0)."),
+    config: Path = typer.Option(None, "--config", help="A YAML config (e.g. one written by "
+                                "--print-config and edited): on top of the preset, under "
+                                "the flags."),
+    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved "
+                                      "config as YAML and exit; save it, edit it and run "
+                                      "it back with --config."),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if "
                                "available)."),
     threads: int = typer.Option(1, "--threads", min=1, help="CPU threads for torch (1 "
@@ -97,31 +100,28 @@ def cgn_mnist(
 ) -> None:
     """CGN on an MNIST variant (Sauer & Geiger 2021, Table 2): train and OOD accuracy of
     Original, IRM (2 and 5 envs), Original + GAN, Original + CGN and CGN only."""
-    if variant not in VARIANTS:
-        raise CausalKitError(f"unknown --variant {variant!r}; choose one of {list(VARIANTS)}")
     import torch
 
-    from robust_training.experiments.cgn_mnist import PipelineConfig, format_results, run_cgn_mnist
+    from robust_training.experiments.cgn_mnist import format_results, preset_config, run_cgn_mnist
 
-    overrides = {k: v for k, v in dict(
+    flags = {k: v for k, v in dict(
         cgn=cgn, textures=str(textures) if textures else None,
         official_root=str(official_root) if official_root else None,
         cgn_iterations=cgn_iterations, n_generated=n_generated, epochs=epochs, steps=steps,
         seed=seed, cgn_recipe=recipe, counterfactuals=counterfactuals,
         irm_penalty=irm_penalty, model=model, cgn_aux_weight=aux_weight, rendering=rendering,
         classifier_protocol=classifier_protocol, precision=precision,
-        backgrounds=backgrounds, masks=masks,
+        backgrounds=backgrounds, masks=masks, source=source,
     ).items() if v is not None}
     if epochs is not None and steps is None:
-        overrides["steps"] = None  # --epochs replaces the preset's step budget
-    if source is not None:
-        overrides["source"] = source
-    elif not quick:
-        overrides["source"] = None  # full run: resolve_source's default
-    config = (PipelineConfig.quick if quick else PipelineConfig.full)(variant, **overrides)
+        flags["steps"] = None  # --epochs replaces the preset's step budget
+    resolved = preset_config(variant, quick=quick, file=config, **flags)
+    if print_config:
+        typer.echo(resolved.to_yaml(), nl=False)
+        return
     out = out or Path("runs") / f"cgn-mnist-{variant}{'-quick' if quick else ''}"
     torch.set_num_threads(threads)
-    record = run_cgn_mnist(config, out, device=device, progress=not json_out)
+    record = run_cgn_mnist(resolved, out, device=device, progress=not json_out)
     if json_out:
         emit_json(record)
     else:

@@ -75,51 +75,23 @@ def train(
     in-distribution and OOD accuracy. Under torchrun, runs DDP (gloo/nccl)."""
     import torch
 
-    from causalkit.errors import CausalKitError
     from robust_training.engine import FitConfig, dist_info, evaluate, fit
-    from robust_training.objectives_genint import METHODS
-    from robust_training.sources import generated_pool, load_generated_folder, transfer_stream
-    from robust_training.streams import MultiStream, Stream
+    from robust_training.methods import get_method, method_streams
+    from robust_training.sources import method_data
+    from robust_training.streams import MultiStream
 
-    if method not in METHODS:
-        raise CausalKitError(f"unknown --method {method!r}; use one of {METHODS_HELP}")
+    spec = get_method(method)
     tr = _split(data, "train", rho, seed, source, n_train)
-    streams = [Stream("real", tr.images, tr.labels, batch_size)]
-    hparams: dict = {}
-    needs_int = method in ("genint", "genint-transfer", "irm")
-
-    def pool(strat: str):
-        if int_data is not None and strat == strategy:
-            return load_generated_folder(int_data)
-        if generator is None:
-            raise CausalKitError(f"--method {method} needs --generator (e.g. small:DIR) or "
-                                 "--int-data DIR")
-        return generated_pool(generator, strat, gen_per_class, seed=seed, device=device,
-                              layer=layer if strat == strategy else None)
-
-    if needs_int:
-        xi, yi = pool(strategy)
-        streams.append(Stream("int", xi, yi, gen_batch_size))
-    if method == "gan-aug":
-        xo, yo = pool(obs_strategy)
-        streams.append(Stream("obs", xo, yo, gen_batch_size))
-        hparams = {"lambda_gen": lambda1}
-    if method in ("genint", "genint-transfer"):
-        hparams["lambda1"] = lambda1
-    if method == "genint-transfer":
-        xt, yt = transfer_stream(tr.images, tr.labels, streams[1].images, transfer_n,
-                                 features=features, seed=seed, steps=transfer_steps,
-                                 progress=not json_out)
-        streams.append(Stream("transfer", xt, yt, transfer_batch_size))
-        hparams["lambda2"] = lambda2
-    if method == "cgn":
-        if cf_data is None:
-            raise CausalKitError("--method cgn needs --cf-data FILE.npz (CGN counterfactuals)")
-        from generators.cgn.counterfactuals import CounterfactualSet
-
-        cf = CounterfactualSet.load(cf_data)
-        streams.append(Stream("cf", cf.images, cf.labels(), gen_batch_size))
-    cfg = FitConfig(objective=METHODS[method], steps=steps, lr=lr, seed=seed, model=model,
+    pools = method_data(method, tr.images, tr.labels, generator=generator, strategy=strategy,
+                        obs_strategy=obs_strategy, layer=layer, per_class=gen_per_class,
+                        int_data=int_data, cf_data=cf_data, transfer_n=transfer_n,
+                        transfer_steps=transfer_steps, features=features, seed=seed,
+                        device=device, progress=not json_out)
+    streams = method_streams(spec, {"real": (tr.images, tr.labels), **pools},
+                             batch_size=batch_size, gen_batch_size=gen_batch_size,
+                             transfer_batch_size=transfer_batch_size)
+    hparams = spec.hparams_from({"lambda1": lambda1, "lambda2": lambda2})
+    cfg = FitConfig(objective=spec.objective, steps=steps, lr=lr, seed=seed, model=model,
                     width=width, hparams=hparams, precision=precision)
     net, info = fit(MultiStream(streams, seed=seed), cfg, out,
                     device=device, progress=not json_out)
@@ -160,9 +132,8 @@ def evaluate_cmd(
 ) -> None:
     """Accuracy of a trained model on a dataset split or a generated folder."""
     from causalkit.errors import CausalKitError
-    from robust_training.engine import evaluate, load_model
+    from robust_training.engine import evaluate, load_model, predict
     from robust_training.sources import load_generated_folder
-    from robust_training.trainer import predict
 
     net = load_model(model, device=device)
     if Path(data).is_dir():

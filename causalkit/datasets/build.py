@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test", "ood")
 
+#: Meta entries that describe how a split was obtained, not the data.
+_BUILD_META = ("build_seconds", "cache_path", "cached")
+
 
 @dataclass
 class BiasedSplit:
@@ -68,6 +71,13 @@ class BiasedSplit:
     def arrays(self) -> dict[str, np.ndarray]:
         """All arrays by name (``images``, ``labels`` and each nuisance)."""
         return {"images": self.images, "labels": self.labels, **self.nuisances}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the split to an ``.npz`` (:func:`~causalkit.datasets.cache.save_arrays`),
+        atomically, with its meta minus how this copy was obtained (``build_seconds``,
+        ``cache_path``, ``cached``): what is stored describes the data, not the build."""
+        return save_arrays(path, self.arrays(), {k: v for k, v in self.meta.items()
+                                                 if k not in _BUILD_META})
 
 
 def get_variant(name: str) -> Variant:

@@ -12,8 +12,9 @@ import torch
 from causalkit.interventions import LatentStrategy
 from generators.biggan import tiny_biggan
 from generators.directions import shortcut_directions
+from generators.images import save_grid
 from generators.strategies import InterventionSampler, Observational
-from generators.strips import direction_strips, save_grid
+from generators.strips import direction_strips
 
 STATIC = Path(__file__).resolve().parents[1] / "_static"
 

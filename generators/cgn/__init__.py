@@ -1,12 +1,38 @@
-"""Counterfactual generative networks (Sauer & Geiger, ICLR 2021) for the MNIST variants.
+"""Counterfactual generative networks (Sauer & Geiger, ICLR 2021), written once for any CGN.
 
-Modules: :mod:`.model` (mechanisms and composer), :mod:`.losses`, :mod:`.discriminator`,
-:mod:`.train` (resumable training), :mod:`.checkpoint` (official weights, strict keys),
-:mod:`.scm` (the CGN as a structural causal model), :mod:`.counterfactuals` (uint8
-counterfactual data sets), :mod:`.evaluate` (quality measures without pretrained
-networks), :mod:`.images` (uint8 conversion and PNG grids).
+A CGN generates an image from independent mechanisms -- shape (a mask), texture (the
+foreground) and background, each driven by its own class label and noise -- and a
+fixed composer ``x = m * f + (1 - m) * b``. This package holds what every CGN shares;
+the networks themselves live in sub-packages, one per data set:
+
+* :mod:`.protocol` -- the :class:`~generators.cgn.protocol.CGN` protocol a CGN
+  implements: its label nodes, its noise layout (shapes and samplers, in draw order),
+  its mechanisms (node -> batched ``fn(parents, u)``, with their names and labels) and
+  its composer;
+* :mod:`.composer` -- the analytic composer :func:`~generators.cgn.composer.compose`;
+* :mod:`.scm` -- :func:`~generators.cgn.scm.cgn_scm`, the CGN as a
+  :class:`~causalkit.scm.StructuralCausalModel` built from the declaration;
+* :mod:`.counterfactuals` -- counterfactual data sets
+  (:class:`~generators.cgn.counterfactuals.CounterfactualSet`), every change a
+  ``Do`` or ``Draw`` on the graph's nodes: a redrawn label is ``Draw`` on its label node,
+  an abducted or real value is ``Do`` on the mechanism node;
+* :mod:`.mnist` -- the MNIST CGN (model, encoder, training, official weights, colour
+  masks, real backgrounds, abduction from images, evaluation).
+
+An ImageNet CGN (BigGAN mechanisms, U^2-Net masks) would be a sibling of :mod:`.mnist`
+implementing the same protocol.
 """
 
-from generators.cgn.model import CGNOutput, MnistCGN, compose
+from generators.cgn.composer import compose
+from generators.cgn.counterfactuals import (
+    Abduction,
+    CounterfactualSet,
+    abducted_counterfactuals,
+    generate_counterfactuals,
+)
+from generators.cgn.protocol import CGN, Composer, Exogenous, Mechanism, check_cgn
+from generators.cgn.scm import cgn_graph, cgn_scm
 
-__all__ = ["MnistCGN", "CGNOutput", "compose"]
+__all__ = ["CGN", "Exogenous", "Mechanism", "Composer", "check_cgn", "compose", "cgn_scm",
+           "cgn_graph", "CounterfactualSet", "Abduction", "generate_counterfactuals",
+           "abducted_counterfactuals"]

@@ -1,8 +1,18 @@
-"""The CGN as a structural causal model over the library graph ``cgn-mnist``.
+"""Any CGN as a structural causal model, built from its declaration.
 
-Nodes (Sauer & Geiger, App. B)::
+A CGN that implements the :class:`~generators.cgn.protocol.CGN` protocol says which
+label, noise and mechanism nodes it has; :func:`cgn_scm` turns that declaration into a
+:class:`~causalkit.scm.StructuralCausalModel` with nothing of its own added:
 
-    Y1, Y2, Y3  labels of shape, texture, background   (roots, uniform over classes)
+* label nodes and root noise nodes are roots whose value is their draw;
+* each mechanism node evaluates its callable on its parents (and its own exogenous
+  input, when the noise layout has one for it -- MNIST's texture shift), in chunks of
+  ``batch_size`` so that memory stays bounded;
+* the image node composes (mask, foreground, background).
+
+For the MNIST CGN the graph is the ``cgn-mnist`` graph of :mod:`causalkit.library`::
+
+    Y1, Y2, Y3  labels of shape, texture, background   (roots)
     U1, U2, U3  noise vectors u ~ N(0, I_32)           (roots)
     M := f_shape(Y1, U1)      mask (N, 1, 32, 32)
     F := f_text1(Y2, U2)      foreground texture, shifted by F's own exogenous offset
@@ -17,99 +27,126 @@ fixed in counterfactuals too. A counterfactual image is then
 >>> cf = scm.counterfactual(s, do={"Y3": Do(4)})            # doctest: +SKIP
 
 which keeps every mask and texture and puts all eight digits on background class 4.
-Images are torch tensors; labels and noise are numpy arrays (the SCM layer's rngs).
+Labels and noise are what the declared samplers return (numpy arrays for MNIST);
+images are what the mechanisms return (CPU torch tensors for MNIST).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-import torch
 
+from causalkit.errors import CausalKitError
 from causalkit.graph import CausalGraph
 from causalkit.scm import StructuralCausalModel
-from generators.cgn.model import MnistCGN, compose
+from generators.cgn.protocol import CGN, check_cgn
 
-__all__ = ["cgn_scm", "cgn_graph", "MECHANISM_LABELS"]
-
-#: mechanism node -> its label node
-MECHANISM_LABELS = {"M": "Y1", "F": "Y2", "B": "Y3"}
+__all__ = ["cgn_scm", "cgn_graph", "batched"]
 
 
-def cgn_graph() -> CausalGraph:
-    """The ``cgn-mnist`` graph from :mod:`causalkit.library` (built here if absent)."""
-    try:
-        from causalkit.library import get_graph
+def cgn_graph(cgn: CGN) -> CausalGraph:
+    """The causal graph a CGN declares, with node roles label / noise / mechanism / image.
 
-        return get_graph("cgn-mnist")
-    except (ImportError, KeyError, ValueError):  # library not available: same graph
-        edges = [("Y1", "M"), ("U1", "M"), ("Y2", "F"), ("U2", "F"), ("Y3", "B"),
-                 ("U3", "B"), ("M", "X"), ("F", "X"), ("B", "X")]
-        return CausalGraph(edges)
+    Nodes come in declaration order: labels, root noise, mechanisms, the image; edges run
+    from each mechanism's parents to it, then from the composed nodes to the image. For
+    :class:`~generators.cgn.mnist.model.MnistCGN` this is the library's ``cgn-mnist``.
+    """
+    check_cgn(cgn)
+    mechanisms, composer = cgn.mechanism_nodes, cgn.composer
+    roles = {v: "label" for v in cgn.label_nodes}
+    roles.update({v: "noise" for v in cgn.noise_nodes if v not in mechanisms})
+    roles.update({v: "mechanism" for v in mechanisms})
+    roles[composer.node] = "image"
+    edges = [(p, v) for v, m in mechanisms.items() for p in m.parents]
+    edges += [(p, composer.node) for p in composer.parents]
+    return CausalGraph(edges, roles=roles, nodes=list(roles))
 
 
-def _batched(fn: Any, n: int, batch: int) -> torch.Tensor:
-    return torch.cat([fn(slice(i, min(i + batch, n))) for i in range(0, n, batch)])
+def _cat(parts: list[Any]) -> Any:
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    if type(first).__module__.startswith("torch"):
+        import torch
+
+        return torch.cat(parts)
+    return np.concatenate(parts)
 
 
-def cgn_scm(cgn: MnistCGN, *, shuffle: bool = True, batch_size: int = 500) -> StructuralCausalModel:
+def batched(fn: Callable[[Mapping[str, Any], Any], Any],
+            batch_size: int) -> Callable[[Mapping[str, Any], Any], Any]:
+    """``fn(parents, u)`` evaluated on chunks of at most ``batch_size`` samples.
+
+    Every parent's values and ``u`` are sliced along their first axis, and the chunks'
+    outputs are concatenated (torch tensors or numpy arrays).
+    """
+
+    def mechanism(parents: Mapping[str, Any], u: Any) -> Any:
+        sizes = [len(v) for v in parents.values()] + ([] if u is None else [len(u)])
+        n = sizes[0] if sizes else 0
+        parts = []
+        for i in range(0, n, batch_size):
+            s = slice(i, min(i + batch_size, n))
+            parts.append(fn({p: v[s] for p, v in parents.items()}, None if u is None else u[s]))
+        return _cat(parts) if parts else fn(parents, u)
+
+    return mechanism
+
+
+def _root(parents: Mapping[str, Any], u: Any) -> Any:
+    return u
+
+
+def cgn_scm(cgn: CGN, *, batch_size: int = 500,
+            noise: Mapping[str, Callable[[int, np.random.Generator], Any]] | None = None
+            ) -> StructuralCausalModel:
     """Wrap a (trained) CGN as a :class:`~causalkit.scm.StructuralCausalModel`.
 
     Parameters
     ----------
-    cgn : MnistCGN
-        The generator; it is used in eval mode, without gradients, on its device.
-    shuffle : bool
-        Draw a random cyclic shift of the textures (the patch shuffling) as F's and B's
-        exogenous noise; otherwise the shift is 0.
+    cgn : CGN
+        Anything that implements :class:`~generators.cgn.protocol.CGN`. A torch module is
+        put in eval mode (batch-norm running statistics).
     batch_size : int
-        Mechanisms evaluate the network in chunks of this size (bounded memory).
+        Mechanisms evaluate their networks in chunks of this size (bounded memory).
+    noise : mapping, optional
+        Replacement priors ``node -> sampler(n, rng)`` for some exogenous inputs, e.g.
+        ``{"F": no_shift, "B": no_shift}`` (:func:`~generators.cgn.mnist.model.no_shift`)
+        to turn off MNIST's patch shuffling.
 
     Returns
     -------
     StructuralCausalModel
-        Nodes Y1..Y3, U1..U3, M, F, B, X; images are CPU float tensors in [-1, 1].
+        Over :func:`cgn_graph`; a noise entry for every label node and exogenous input.
+
+    Examples
+    --------
+    >>> from generators.cgn.mnist import MnistCGN
+    >>> scm = cgn_scm(MnistCGN(ngf=8))
+    >>> scm.sample(2, seed=0)["X"].shape
+    torch.Size([2, 3, 32, 32])
     """
-    cgn.eval()
-    k, d, size = cgn.n_classes, cgn.latent_dim, cgn.img_size
-    dev = cgn.device
+    graph = cgn_graph(cgn)
+    if batch_size < 1:
+        raise CausalKitError(f"batch_size must be >= 1, got {batch_size}")
+    if hasattr(cgn, "eval") and callable(cgn.eval):
+        cgn.eval()
+    samplers = {v: e.sampler for v, e in cgn.label_nodes.items()}
+    samplers.update({v: e.sampler for v, e in cgn.noise_nodes.items()})
+    unknown = sorted(set(noise or {}) - set(samplers))
+    if unknown:
+        raise CausalKitError(f"no exogenous input {unknown} to replace; the CGN draws "
+                             f"{list(samplers)}")
+    samplers.update(noise or {})
+    composer = cgn.composer
 
-    def labels(n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.integers(0, k, n)
+    def image(parents: Mapping[str, Any], u: Any) -> Any:
+        return composer.fn(*(parents[p] for p in composer.parents))
 
-    def gauss(n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.standard_normal((n, d)).astype(np.float32)
-
-    def offsets(n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.integers(0, size, (n, 2)) if shuffle else np.zeros((n, 2), np.int64)
-
-    def t(a: Any, dtype: torch.dtype) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(a), dtype=dtype, device=dev)
-
-    def root(pa: dict, u: np.ndarray) -> np.ndarray:
-        return u
-
-    def net(method: str, y: str, u: str):
-        fn = getattr(cgn, method)
-
-        @torch.no_grad()
-        def mech(pa: dict, off: np.ndarray | None) -> torch.Tensor:
-            ys, us = t(pa[y], torch.long), t(pa[u], torch.float32)
-            n = len(ys)
-            if off is None:
-                return _batched(lambda s: fn(ys[s], us[s]).cpu(), n, batch_size)
-            o = t(off, torch.long)
-            return _batched(lambda s: fn(ys[s], us[s], o[s]).cpu(), n, batch_size)
-
-        return mech
-
-    def image(pa: dict, u: None) -> torch.Tensor:
-        return compose(pa["M"], pa["F"], pa["B"])
-
-    mechanisms = {"Y1": root, "Y2": root, "Y3": root, "U1": root, "U2": root, "U3": root,
-                  "M": net("shape", "Y1", "U1"), "F": net("texture", "Y2", "U2"),
-                  "B": net("background", "Y3", "U3"), "X": image}
-    noise = {"Y1": labels, "Y2": labels, "Y3": labels, "U1": gauss, "U2": gauss, "U3": gauss,
-             "F": offsets, "B": offsets}
-    return StructuralCausalModel(cgn_graph(), mechanisms, noise)
+    mechanisms: dict[str, Any] = {v: _root for v in graph.nodes
+                                  if graph.role(v) in ("label", "noise")}
+    mechanisms.update({v: batched(m.fn, batch_size) for v, m in cgn.mechanism_nodes.items()})
+    mechanisms[composer.node] = image
+    return StructuralCausalModel(graph, mechanisms, samplers)

@@ -1,7 +1,30 @@
-"""Machine information recorded with every benchmark result, and a JSON appender."""
+"""Records of measured runs: the machine they ran on, what they read, and a shared log.
+
+A benchmark number means little without the machine that produced it, and a result
+file that several jobs append to must not lose records when they finish together. This
+module holds the three pieces every benchmark record needs:
+
+* :func:`machine_info` -- CPU, OS, Python, torch and GPU facts, including the CPU
+  kernels torch picked (the same seed gives other numbers on other kernels);
+* :func:`file_digest` -- a short SHA-256 of an input file, so that a record names a
+  generator by its weights as well as by its folder (a generator retrained into the same
+  folder then matches none of the old records);
+* :func:`append_record` -- append one record to a JSON list, under an exclusive file
+  lock and with an atomic write, so that jobs running side by side keep every record.
+
+Examples
+--------
+>>> import json, tempfile, pathlib
+>>> from causalkit.records import append_record
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "results.json"
+>>> append_record(path, {"run": 0}); append_record(path, {"run": 1})
+>>> [r["run"] for r in json.loads(path.read_text())]
+[0, 1]
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -9,7 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from causalkit.errors import DataError
 from causalkit.io import atomic_write_text
+
+__all__ = ["machine_info", "file_digest", "append_record"]
 
 
 def machine_info() -> dict[str, Any]:
@@ -50,7 +76,20 @@ def _cpuinfo(key: str) -> str | None:
     return None
 
 
-def append_record(path: str | Path, record: dict[str, Any]) -> None:
+def file_digest(path: str | os.PathLike, n: int = 12) -> str:
+    """The first ``n`` hex digits of a file's SHA-256 (e.g. to identify a generator's
+    weights in a record).
+
+    Raises :class:`~causalkit.errors.DataError` when ``path`` is not a file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} not found; pass the path of an existing file (e.g. a "
+                        "small-GAN folder's generator.pt)")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:n]
+
+
+def append_record(path: str | os.PathLike, record: dict[str, Any]) -> None:
     """Append ``record`` to the JSON list in ``path`` (atomically; creates the file).
 
     An exclusive lock on ``path.lock`` serialises the read-modify-write, so benchmark

@@ -7,11 +7,11 @@ from the foreground texture rather than the background,
 
     p_i = h_f(x_i) / (h_f(x_i) + h_b(x_i)),
 
-pixel by pixel and with no phase to match (unlike :mod:`generators.cgn.matching`,
+pixel by pixel and with no phase to match (unlike :mod:`generators.cgn.mnist.matching`,
 which must line a stripe up with the observed one). The posterior is a target for the
 abducted mask, not a replacement: it is detached, and weighted by its confidence
 ``|2 p - 1|`` so that colours both textures share leave the mask to the other losses
-(:func:`~generators.cgn.losses.mask_posterior_loss`).
+(:func:`~generators.cgn.mnist.losses.mask_posterior_loss`).
 
 How much it can give: on full Wildlife MNIST, with histograms of the true texture
 images, ``p > 0.5`` finds the digit with a mean IoU of 0.78 (median 0.86); with 32
@@ -35,7 +35,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from generators.cgn.images import to_float
+from generators.images import to_float
 
 __all__ = ["colour_histograms", "colour_posterior", "class_colour_densities", "colour_masks",
            "MASK_BINS", "MASK_RADIUS"]

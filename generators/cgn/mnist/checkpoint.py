@@ -3,22 +3,23 @@
 The official ``ckp.pth`` files are plain state_dicts (keys under ``label_emb``,
 ``f_shape``, ``f_text1``, ``f_text2``), some saved from CUDA tensors; they load on any
 device with ``weights_only=True`` and ``map_location``. Unlike the official code, a
-missing, unexpected or mis-shaped key is an error that lists every offender.
+missing, unexpected or mis-shaped key is an error that lists every offender
+(:func:`causalkit.weights.check_state_dict`, a
+:class:`~causalkit.errors.WeightsMismatchError`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from causalkit.errors import CausalKitError
-from causalkit.weights import compare_state_dict
-from generators.cgn.model import MnistCGN
+from causalkit.weights import check_state_dict
+from generators.cgn.mnist.model import MnistCGN
 
-__all__ = ["KeyReport", "check_keys", "load_official", "load_generator", "OFFICIAL_VARIANTS"]
+__all__ = ["load_official", "load_generator", "OFFICIAL_VARIANTS"]
 
 #: variant name -> folder name under ``cgn_official/``
 OFFICIAL_VARIANTS = {
@@ -26,35 +27,6 @@ OFFICIAL_VARIANTS = {
     "double-colored": "double_colored_mnist",
     "wildlife": "wildlife_mnist",
 }
-
-
-@dataclass
-class KeyReport:
-    """Result of comparing a checkpoint's keys with a model's."""
-
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    mismatched: list[str] = field(default_factory=list)  # "key: ckpt (a, b) vs model (c, d)"
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
-
-    def __str__(self) -> str:
-        parts = []
-        for name, keys in (("missing", self.missing), ("unexpected", self.unexpected),
-                           ("shape mismatch", self.mismatched)):
-            if keys:
-                parts.append(f"{name} ({len(keys)}): " + ", ".join(keys))
-        return "; ".join(parts) or "all keys match"
-
-
-def check_keys(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> KeyReport:
-    """Compare ``state`` with ``model.state_dict()``: missing, unexpected, mis-shaped keys."""
-    found = compare_state_dict(model, state)
-    return KeyReport(missing=found.missing, unexpected=found.unexpected,
-                     mismatched=[f"{k}: checkpoint {file} vs model {want}"
-                                 for k, file, want in found.shapes])
 
 
 def _resolve(path_or_variant: str | os.PathLike, root: str | os.PathLike | None) -> Path:
@@ -87,8 +59,9 @@ def load_official(path_or_variant: str | os.PathLike, *, root: str | os.PathLike
     Raises
     ------
     CausalKitError
-        If the file is missing or not a state_dict, or any key is missing, unexpected or
-        of the wrong shape (all of them are listed).
+        If the file is missing or not a state_dict; its
+        :class:`~causalkit.errors.WeightsMismatchError` if any key is missing, unexpected
+        or of the wrong shape (all of them are listed).
     """
     path = _resolve(path_or_variant, root)
     if not path.is_file():
@@ -101,9 +74,8 @@ def load_official(path_or_variant: str | os.PathLike, *, root: str | os.PathLike
         raise CausalKitError(f"{path} is not a state_dict of tensors; expected the official "
                              "ckp.pth (keys label_emb.*, f_shape.*, f_text1.*, f_text2.*)")
     model = MnistCGN()
-    report = check_keys(model, state)
-    if not report.ok:
-        raise CausalKitError(f"checkpoint {path} does not fit the MNIST CGN: {report}")
+    check_state_dict(model, state, source=str(path), what="the MNIST CGN",
+                     hint="Pass an official ckp.pth or a generator.pt written by train_cgn.")
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()
 
@@ -123,8 +95,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     if not isinstance(weight, torch.Tensor):
         raise CausalKitError(f"{path} holds no CGN state_dict (no f_shape.0.weight)")
     model = MnistCGN(ngf=weight.shape[0] // (2 * 8 * 8))
-    report = check_keys(model, state)
-    if not report.ok:
-        raise CausalKitError(f"checkpoint {path} does not fit the MNIST CGN: {report}")
+    check_state_dict(model, state, source=str(path), what="the MNIST CGN",
+                     hint="Pass an official ckp.pth or a generator.pt written by train_cgn.")
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()

@@ -51,7 +51,7 @@ def shift_errors(target: torch.Tensor, texture: torch.Tensor, weight: torch.Tens
     -------
     tensor (N, K, H, W)
         ``out[n, k, dy, dx]`` is the error of
-        ``generators.cgn.model.random_shift(texture[n, k], (dy, dx))``.
+        ``generators.cgn.mnist.model.random_shift(texture[n, k], (dy, dx))``.
     """
     n_sets = texture.shape[0] if slot is None else len(slot)  # candidate sets per image
     if texture.ndim != 5 or n_sets != target.shape[0] or \
@@ -81,7 +81,7 @@ def best_shift(target: torch.Tensor, texture: torch.Tensor, weight: torch.Tensor
     """The candidate and shift with the smallest :func:`shift_errors`, per image.
 
     Returns ``(index, offsets)``: a LongTensor (N,) into ``K`` and a LongTensor (N, 2)
-    of ``(dy, dx)`` for :func:`generators.cgn.model.random_shift`.
+    of ``(dy, dx)`` for :func:`generators.cgn.mnist.model.random_shift`.
     """
     err = shift_errors(target, texture, weight, slot=slot)
     n, _, h, w = err.shape

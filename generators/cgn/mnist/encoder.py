@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from causalkit.errors import CausalKitError
-from causalkit.weights import compare_state_dict
+from causalkit.weights import check_state_dict
 
 __all__ = ["MnistCGNEncoder", "kl_standard_normal", "load_encoder"]
 
@@ -90,7 +90,7 @@ def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 def load_encoder(path: str | os.PathLike, *, n_classes: int = 10, latent_dim: int = 32,
                  n_noise: int = 1, device: str | torch.device = "cpu") -> MnistCGNEncoder:
-    """Load an ``encoder.pt`` written by :func:`generators.cgn.train.train_cgn`.
+    """Load an ``encoder.pt`` written by :func:`generators.cgn.mnist.train.train_cgn`.
 
     The width is read from the weights; the keys and shapes are checked strictly.
     """
@@ -99,11 +99,8 @@ def load_encoder(path: str | os.PathLike, *, n_classes: int = 10, latent_dim: in
         raise CausalKitError(f"{path} is not a CGN encoder state_dict (no features.0.weight)")
     enc = MnistCGNEncoder(n_classes, latent_dim, nef=state["features.0.weight"].shape[0],
                           n_noise=n_noise)
-    report = compare_state_dict(enc, state)
-    if not report.ok:
-        raise CausalKitError(f"{path} does not fit the CGN encoder (missing "
-                             f"{report.missing}, unexpected {report.unexpected}, shapes "
-                             f"{report.shapes}); was it written by train_cgn with "
-                             f"latent_dim={latent_dim} and n_noise={n_noise}?")
+    check_state_dict(enc, state, source=str(path), what="the CGN encoder",
+                     hint=f"Was it written by train_cgn with latent_dim={latent_dim} and "
+                          f"n_noise={n_noise}?")
     enc.load_state_dict(state)
     return enc.to(device).eval()

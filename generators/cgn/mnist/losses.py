@@ -89,7 +89,7 @@ def mask_posterior_loss(mask: torch.Tensor, posterior: torch.Tensor) -> torch.Te
     """Binary cross-entropy of the mask against a per-pixel posterior of "foreground",
     weighted by the posterior's confidence ``|2 p - 1|``; mean over pixels.
 
-    The posterior comes from outside the mask (:func:`generators.cgn.colour.colour_posterior`)
+    The posterior comes from outside the mask (:func:`generators.cgn.mnist.colour.colour_posterior`)
     and gets no gradient. A pixel whose colour both textures share (``p = 0.5``) weighs
     nothing, so the loss never pulls a mask towards grey.
     """

@@ -11,18 +11,38 @@ shuffled": tiled 2 x 2 and cropped back at a random offset, i.e. a random cyclic
 so that the texture mechanisms cannot learn where the digit is.
 
 The layer layout (module indices inside each ``nn.Sequential``) matches the official
-MNIST checkpoints, so :func:`generators.cgn.checkpoint.load_official` loads them with a
+MNIST checkpoints, so :func:`generators.cgn.mnist.checkpoint.load_official` loads them with a
 strict key check. Randomness is explicit: pass ``u`` or a ``torch.Generator``.
+
+:class:`MnistCGN` implements the :class:`~generators.cgn.protocol.CGN` protocol, so
+:func:`~generators.cgn.scm.cgn_scm` and :mod:`generators.cgn.counterfactuals` take it
+as it is. Its declaration (Sauer & Geiger, App. B)::
+
+    Y1, Y2, Y3  labels of shape, texture, background   uniform over the classes
+    U1, U2, U3  one noise vector per mechanism         N(0, I_latent_dim), float32
+    M := shape(Y1, U1)                                 mask (N, 1, H, W)
+    F := texture(Y2, U2; shift)                        the shift (dy, dx) is F's own
+    B := background(Y3, U3; shift)                     exogenous input, and B's
+    X := M * F + (1 - M) * B
+
+The noise is drawn in the order U1, U2, U3, F's shift, B's shift: that order, with a
+seed, defines the counterfactual sets.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["MnistCGN", "CGNOutput", "compose", "random_shift", "MASK_EPS"]
+from generators.cgn.composer import compose
+from generators.cgn.protocol import Composer, Exogenous, Mechanism
+
+__all__ = ["MnistCGN", "CGNOutput", "compose", "random_shift", "MASK_EPS", "NODES", "no_shift"]
 
 MASK_EPS = 1e-4  # keeps log(m) and log(1 - m) finite in the binary-entropy loss
 
@@ -77,9 +97,21 @@ def random_shift(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     return out.permute(0, 3, 1, 2).contiguous()
 
 
-def compose(mask: torch.Tensor, foreground: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
-    """The analytic composer ``x = m * f + (1 - m) * b`` (mask broadcast over channels)."""
-    return mask * foreground + (1 - mask) * background
+#: mechanism name -> (mechanism node, label node, noise node), as in the ``cgn-mnist`` graph
+NODES = {"shape": ("M", "Y1", "U1"), "texture": ("F", "Y2", "U2"),
+         "background": ("B", "Y3", "U3")}
+
+
+def no_shift(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A texture-shift sampler that always gives (0, 0): no patch shuffling, e.g.
+    ``cgn_scm(cgn, noise={"F": no_shift, "B": no_shift})``."""
+    return np.zeros((n, 2), np.int64)
+
+
+def _as_tensor(a: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    if isinstance(a, torch.Tensor):
+        return a.to(device=device, dtype=dtype)
+    return torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
 
 
 @dataclass
@@ -161,6 +193,58 @@ class MnistCGN(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.label_emb.weight.device
+
+    # -- the CGN protocol (generators.cgn.protocol) ---------------------------------------
+    @property
+    def label_nodes(self) -> dict[str, Exogenous]:
+        """Y1, Y2, Y3: uniform over the ``n_classes`` classes."""
+        k = self.n_classes
+
+        def labels(n: int, rng: np.random.Generator) -> np.ndarray:
+            return rng.integers(0, k, n)
+
+        return {y: Exogenous((), labels) for _, y, _ in NODES.values()}
+
+    @property
+    def noise_nodes(self) -> dict[str, Exogenous]:
+        """U1, U2, U3 ~ N(0, I), then the texture shifts of F and B (uniform offsets)."""
+        d, size = self.latent_dim, self.img_size
+
+        def gauss(n: int, rng: np.random.Generator) -> np.ndarray:
+            return rng.standard_normal((n, d)).astype(np.float32)
+
+        def offsets(n: int, rng: np.random.Generator) -> np.ndarray:
+            return rng.integers(0, size, (n, 2))
+
+        noise = {u: Exogenous((d,), gauss) for _, _, u in NODES.values()}
+        return {**noise, "F": Exogenous((2,), offsets), "B": Exogenous((2,), offsets)}
+
+    @property
+    def mechanism_nodes(self) -> dict[str, Mechanism]:
+        """M, F, B: :meth:`shape`, :meth:`texture`, :meth:`background`, without gradients;
+        outputs on the CPU."""
+        return {node: Mechanism(name, y, (y, u), self._mechanism(name, y, u))
+                for name, (node, y, u) in NODES.items()}
+
+    @property
+    def composer(self) -> Composer:
+        """X := M * F + (1 - M) * B."""
+        return Composer("X", ("M", "F", "B"), compose)
+
+    def _mechanism(self, method: str, y: str, u: str) -> Callable[[Mapping[str, Any], Any],
+                                                                    torch.Tensor]:
+        fn = getattr(self, method)
+
+        @torch.no_grad()
+        def mechanism(parents: Mapping[str, Any], shift: Any) -> torch.Tensor:
+            dev = self.device
+            ys, us = _as_tensor(parents[y], torch.long, dev), _as_tensor(parents[u],
+                                                                         torch.float32, dev)
+            if shift is None:
+                return fn(ys, us).cpu()
+            return fn(ys, us, _as_tensor(shift, torch.long, dev)).cpu()
+
+        return mechanism
 
     # -- mechanisms --------------------------------------------------------------------
     def _inp(self, y: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ pretrained-free texture loss. Everything it writes lives under ``out``:
   column per class) from a fixed noise, every ``sample_every`` iterations;
 * ``generator.pt``   -- the final generator state_dict (``checkpoint.load_generator``);
 * ``encoder.pt``     -- with ``lambda_recon > 0``, the encoder's state_dict
-  (:func:`generators.cgn.encoder.load_encoder`), for counterfactuals of real images.
+  (:func:`generators.cgn.mnist.encoder.load_encoder`), for counterfactuals of real images.
 """
 
 from __future__ import annotations
@@ -32,15 +32,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from causalkit import resume
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write, atomic_write_text
 from causalkit.precision import autocast, check_precision
-from causalkit.weights import compare_state_dict
-from generators.cgn.colour import colour_histograms, colour_posterior
-from generators.cgn.discriminator import make_discriminator
-from generators.cgn.encoder import MnistCGNEncoder, kl_standard_normal
-from generators.cgn.images import save_grid, to_float
-from generators.cgn.losses import (
+from causalkit.weights import check_state_dict
+from generators.base import default_device
+from generators.cgn.mnist.colour import colour_histograms, colour_posterior
+from generators.cgn.mnist.discriminator import make_discriminator
+from generators.cgn.mnist.encoder import MnistCGNEncoder, kl_standard_normal
+from generators.cgn.mnist.losses import (
     RandomTextureLoss,
     binary_entropy_loss,
     contrast_loss,
@@ -51,11 +52,11 @@ from generators.cgn.losses import (
     mask_size_loss,
     mask_tv_loss,
 )
-from generators.cgn.matching import best_shift
-from generators.cgn.model import CGNOutput, MnistCGN
+from generators.cgn.mnist.matching import best_shift
+from generators.cgn.mnist.model import CGNOutput, MnistCGN
+from generators.images import save_grid, to_float
 
-__all__ = ["CGNTrainConfig", "VARIANT_PRESETS", "RECIPES", "preset", "train_cgn",
-           "default_device"]
+__all__ = ["CGNTrainConfig", "VARIANT_PRESETS", "RECIPES", "preset", "train_cgn"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class CGNTrainConfig:
     ``lambda_mask`` weighs the binary-entropy loss, ``lambda_size`` the mask-size hinge
     (``tau``), ``lambda_texture`` the random-feature texture loss (0 disables it, for the
     ablation). ``lambda_recon`` > 0 adds an encoder and the VAE-GAN reconstruction term
-    of :mod:`generators.cgn.encoder` (per-pixel squared error plus ``beta_kl`` times the
+    of :mod:`generators.cgn.mnist.encoder` (per-pixel squared error plus ``beta_kl`` times the
     KL divergence per pixel; ``nef`` is the encoder width); ``recon_pool`` > 1 compares
     ``k x k`` average-pooled images there, and ``lambda_tv`` weighs the mask's total
     variation (both for textured data, where the texture mechanisms cannot match a
@@ -75,11 +76,11 @@ class CGNTrainConfig:
     each place, not only the right colour. ``recon_match`` = K > 0 infers the texture
     mechanisms' discrete noise in the reconstruction: of K prior draws per class and
     every cyclic shift, the one that best explains the image
-    (:mod:`generators.cgn.matching`), so a stripe is compared with the observed stripe
+    (:mod:`generators.cgn.mnist.matching`), so a stripe is compared with the observed stripe
     at its best alignment. ``recon_colour`` > 0 weighs a target for the abducted
     mask: each pixel's posterior of coming from the foreground texture, given the
     colour histograms of prior draws of both texture mechanisms for the image's class
-    (:mod:`generators.cgn.colour`). ``shape_init`` names a CGN ``generator.pt`` (same width)
+    (:mod:`generators.cgn.mnist.colour`). ``shape_init`` names a CGN ``generator.pt`` (same width)
     whose shape mechanism and label embedding this run starts from, e.g. a CGN trained
     on another variant of the same digits: the masks then begin as digits, and the
     reconstruction only has to place them. ``iterations`` counts generator/discriminator
@@ -149,7 +150,7 @@ VARIANT_PRESETS: dict[str, dict[str, Any]] = {
 
 #: training recipes on top of a variant preset. "paper": the official losses and learning
 #: rate (~47k iterations). "fast": adds the encoder's reconstruction term
-#: (generators.cgn.encoder), a 5x generator learning rate with 10x on the BatchNorm
+#: (generators.cgn.mnist.encoder), a 5x generator learning rate with 10x on the BatchNorm
 #: shifts (which alone set the mean colours), a size hinge capping the mask at half the
 #: image, a frame-is-background prior (both against the inverted mask) and a
 #: figure-ground contrast hinge (against both textures dying black). With a random mask
@@ -162,11 +163,6 @@ RECIPES: dict[str, dict[str, Any]] = {
     "fast": dict(lambda_recon=10.0, lr=1e-3, lr_d=2e-4, mask_max=0.5, norm_lr_mult=10.0,
                  lambda_border=1.0, lambda_contrast=1.0, bg_warmup=100),
 }
-
-
-def default_device() -> torch.device:
-    """CUDA when available, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def preset(variant: str, recipe: str = "paper", **overrides: Any) -> CGNTrainConfig:
@@ -305,7 +301,7 @@ def _matched_output(cgn: MnistCGN, x: torch.Tensor, y: torch.Tensor, u_shape: to
                     warmup: bool) -> CGNOutput:
     # abduct the textures' discrete noise: of the prior draws per class and mechanism
     # (_texture_draws; image i is of class slot[i]) and all cyclic shifts, the one that
-    # best explains the image where that mechanism shows (generators.cgn.matching);
+    # best explains the image where that mechanism shows (generators.cgn.mnist.matching);
     # then recompute only that draw with gradients. The draws are shared by the
     # images of a class: k per class, not per image, is what keeps the search at a
     # fraction of an iteration's cost.
@@ -328,12 +324,8 @@ def _init_shape(cgn: MnistCGN, path: str, ngf: int) -> None:
         return {k: v for k, v in sd.items() if k.split(".")[0] in ("f_shape", "label_emb")}
 
     keep = shape_part(state)
-    report = compare_state_dict(shape_part(cgn.state_dict()), keep)
-    if not report.ok:
-        raise CausalKitError(
-            f"shape_init: {path} does not fit this CGN's shape mechanism (missing "
-            f"{report.missing}, unexpected {report.unexpected}, wrong shapes "
-            f"{report.shapes}); was it trained with ngf={ngf}?")
+    check_state_dict(shape_part(cgn.state_dict()), keep, source=f"shape_init {path}",
+                     what="this CGN's shape mechanism", hint=f"Was it trained with ngf={ngf}?")
     cgn.load_state_dict(keep, strict=False)
 
 
@@ -376,7 +368,7 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
 
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1:] != (3, 32, 32):
         raise CausalKitError(f"images must be uint8 (N, 3, 32, 32), got {images.dtype} "
-                             f"{tuple(images.shape)}; convert with generators.cgn.images")
+                             f"{tuple(images.shape)}; convert with generators.images")
     if len(labels) != len(images):
         raise CausalKitError(f"{len(images)} images but {len(labels)} labels")
     if len(images) < config.batch_size:
@@ -401,15 +393,10 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
     gen = torch.Generator().manual_seed(config.seed)  # noise, labels, shuffling
     start, history = 0, []
 
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        # a field added after the checkpoint was written counts as its default
-        saved = {**asdict(CGNTrainConfig()), **state["config"]}
-        if saved != asdict(config):
-            diff = {k: (saved.get(k), v) for k, v in asdict(config).items()
-                    if saved.get(k) != v}
-            raise CausalKitError(f"{ckpt_path} was written with another config {diff}; "
-                                 "use a fresh --out folder or the same settings")
+    # a field added after the checkpoint was written counts as its default
+    state = resume.load_checkpoint(ckpt_path, config=asdict(config), what="another config",
+                                   defaults=asdict(CGNTrainConfig()))
+    if state is not None:
         cgn.load_state_dict(state["generator"])
         if enc is not None:
             enc.load_state_dict(state["encoder"])
@@ -440,7 +427,7 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
         }
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
-        atomic_write(ckpt_path, lambda fh: torch.save(state, fh))
+        resume.save_checkpoint(ckpt_path, state)
 
     cgn.train()
     disc.train()
@@ -506,8 +493,8 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
             bar.set_postfix(d=f"{rec['d']:.3f}", adv=f"{rec.get('adv', float('nan')):.3f}",
                             mask=f"{rec['mask_mean']:.3f}")
         if done % config.sample_every == 0 or done == config.iterations:
-            save_grid(out / "samples" / f"iter_{done:06d}.png", _grid(cgn, config.seed, 10),
-                      nrow=10)
+            save_grid(_grid(cgn, config.seed, 10), out / "samples" / f"iter_{done:06d}.png",
+                      nrow=10, upscale=2)
         if done % config.checkpoint_every == 0 or done == config.iterations:
             save_checkpoint(done)
         if callback is not None:

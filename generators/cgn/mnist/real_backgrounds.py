@@ -13,8 +13,10 @@ non-parametric one:
 the hole is filled from a second and a third image of the class, and what all three
 digits cover from ``f_text2(Y3, U3)``.
 
-This is a do on the background *mechanism* (a soft intervention), not on its label; the
-counterfactual still sets the label ``Y3`` and keeps the shape and texture noise. The
+This is a do on the background *node* whose values are computed batch by batch,
+``{"B": Do(PerBatch(...))}`` (:meth:`RealBackgrounds.intervention`), not on its label:
+the values read the label ``Y3`` (so the node keeps its edge from ``Y3``), the
+counterfactual still sets that label and keeps the shape and texture noise. The
 composite then has a real background, the CGN's digit shape and texture. What it costs:
 the fills leave seams along the cut-out digits, and where the abducted mask misses a
 part of a digit, that part stays in the background (it shows the background's class).
@@ -29,7 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from causalkit.errors import CausalKitError
-from generators.cgn.images import to_float
+from causalkit.interventions import Batch, Do, PerBatch
+from generators.images import to_float
 
 __all__ = ["RealBackgrounds", "FILLS", "DILATION"]
 
@@ -87,3 +90,16 @@ class RealBackgrounds:
             out = torch.where(take.to(out.device), real, out)
             todo &= ~take
         return out
+
+    def intervention(self, *, label: str = "Y3") -> Do:
+        """The real backgrounds as an intervention on the background node ``B``.
+
+        ``Do(PerBatch(f))``: for each batch, ``f`` draws the backgrounds of the classes in
+        the batch's ``label`` node from the intervention's own stream, filling what no
+        real image shows with the CGN's own background (the node's natural value).
+        """
+
+        def values(batch: Batch) -> torch.Tensor:
+            return self.draw(batch.parents[label], batch.natural(), batch.rng)
+
+        return Do(PerBatch(values))

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generators.cgn.losses import colour_stats
-from generators.cgn.model import MnistCGN
+from generators.cgn.mnist.losses import colour_stats
+from generators.cgn.mnist.model import MnistCGN
 
 __all__ = ["train_mask_reader", "mask_digit_accuracy", "colour_distance"]
 

@@ -1,0 +1,118 @@
+"""Resumable training loops: one checkpoint writer, one reader that checks the settings.
+
+Every training loop of the project (the classifier's :func:`robust_training.engine.fit`,
+the small GAN's :func:`generators.small_gan_train.train_small_gan`, the CGN's
+``train_cgn``) keeps its whole state in one torch file in its run folder and resumes
+from it when called again on that folder. Each state is a dict whose ``"config"`` entry
+holds the run's settings (a dict, or a JSON string); a resume with other settings would
+silently continue a different run, so :func:`load_checkpoint` refuses it with a
+:class:`~causalkit.errors.CausalKitError` that names the differing fields.
+
+Comparison rules (:func:`config_diff`): fields missing from the saved config (added to
+the loop after the checkpoint was written) count as their ``defaults``; ``free`` fields
+(e.g. the run length, logging intervals) may change; both sides are compared after a
+JSON round trip, so a tuple equals the list it was saved as. The image-set writer
+(:func:`generators.writer.write_generated`) checks its ``generation.json`` with
+:func:`config_diff` too.
+
+>>> import tempfile, pathlib
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "checkpoint.pt"
+>>> _ = save_checkpoint(path, {"config": {"lr": 0.1, "steps": 5}, "step": 3})
+>>> load_checkpoint(path, config={"lr": 0.1, "steps": 9}, what="other settings",
+...                 free=("steps",))["step"]
+3
+>>> config_diff({"lr": 0.1}, {"lr": 0.2, "seed": 0}, defaults={"seed": 0})
+{'lr': (0.1, 0.2)}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from causalkit.errors import CausalKitError
+from causalkit.io import load_torch, save_torch
+
+__all__ = ["save_checkpoint", "load_checkpoint", "config_diff", "ABSENT"]
+
+#: Stands for a field one side of :func:`config_diff` does not have.
+ABSENT = "<absent>"
+
+
+def _as_dict(config: Mapping[str, Any] | str) -> dict[str, Any]:
+    return json.loads(config) if isinstance(config, str) else dict(config)
+
+
+def config_diff(saved: Mapping[str, Any] | str, current: Mapping[str, Any] | str, *,
+                defaults: Mapping[str, Any] | None = None,
+                free: Iterable[str] = ()) -> dict[str, tuple[Any, Any]]:
+    """The fields whose saved value differs from the current one: ``{name: (saved, now)}``.
+
+    ``saved`` and ``current`` are dicts or JSON strings. Fields missing from ``saved``
+    take their value in ``defaults``; fields in ``free`` are ignored; values compare after
+    a JSON round trip. A field only one side has shows as :data:`ABSENT` on the other.
+    """
+    free = set(free)
+
+    def norm(d: dict[str, Any]) -> dict[str, Any]:
+        return json.loads(json.dumps({k: v for k, v in d.items() if k not in free}))
+
+    old = norm({**dict(defaults or {}), **_as_dict(saved)})
+    new = norm(_as_dict(current))
+    return {k: (old.get(k, ABSENT), new.get(k, ABSENT)) for k in sorted(set(old) | set(new))
+            if k not in old or k not in new or old[k] != new[k]}
+
+
+def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
+    """Write a loop's ``state`` atomically (:func:`causalkit.io.save_torch`).
+
+    ``state`` must hold the run's settings under ``"config"`` (see
+    :func:`load_checkpoint`); the other keys are the loop's own.
+    """
+    if "config" not in state:
+        raise CausalKitError("a checkpoint state needs its run's settings under 'config'; "
+                             "add config=asdict(...) to the state")
+    return save_torch(path, dict(state))
+
+
+def load_checkpoint(path: str | os.PathLike, *, config: Mapping[str, Any] | str, what: str,
+                    defaults: Mapping[str, Any] | None = None, free: Iterable[str] = (),
+                    hint: str = "") -> dict[str, Any] | None:
+    """The state saved at ``path`` (``None`` when there is no file), if its settings match.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file of a run folder.
+    config
+        This run's settings (a dict or a JSON string).
+    what
+        How the refusal names a differing config, e.g. ``"other settings"``.
+    defaults, free
+        See :func:`config_diff`.
+    hint
+        Appended to the refusal in parentheses, e.g. which fields may change.
+
+    Raises
+    ------
+    CausalKitError
+        The saved settings differ from ``config`` (the message lists the fields), or the
+        file holds no ``"config"``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    state = load_torch(path)
+    if not isinstance(state, dict) or "config" not in state:
+        raise CausalKitError(f"{path} is not a training checkpoint (no saved config); use a "
+                             "new --out folder or delete the file")
+    diff = config_diff(state["config"], config, defaults=defaults, free=free)
+    if diff:
+        fields = ", ".join(f"{k} saved {a!r}, now {b!r}" for k, (a, b) in diff.items())
+        raise CausalKitError(f"{path} was written with {what} ({fields}); use a new --out "
+                             "folder or the same settings to resume"
+                             + (f" ({hint})" if hint else ""))
+    return state
