@@ -45,6 +45,7 @@ from torch import nn
 from analysis.imagesets import ImageSet, load_image_set, resize
 from analysis.sources import InterventionSource, resolve_source
 from causalkit.errors import CausalKitError
+from causalkit.io import load_torch
 from generators.images import to_float
 
 __all__ = ["NuisanceRegressor", "FittedRegressor", "train_regressor", "predict_nuisances",
@@ -220,7 +221,7 @@ def load_regressor(path: str | Any, *, source: str | None = None) -> FittedRegre
     other nuisances).
     """
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = load_torch(path)
         meta = obj["meta"]
         model = NuisanceRegressor(len(meta["z_names"]), width=int(meta["width"]))
         model.load_state_dict(obj["state_dict"], strict=True)

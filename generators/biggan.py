@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from causalkit.errors import CausalKitError, DataError
-from causalkit.io import atomic_write, atomic_write_text
+from causalkit.io import atomic_write, atomic_write_text, load_torch
 from causalkit.weights import check_state_dict
 from generators.base import ConditionalGenerator, default_device
 
@@ -234,7 +234,7 @@ def load_biggan_dir(path: str | os.PathLike,
         raise DataError(f"{cfg_path} is not valid JSON ({exc})") from None
     model = build_biggan(_config_from_dict(raw, str(cfg_path)))
     try:
-        state = torch.load(w_path, map_location="cpu", weights_only=True)
+        state = load_torch(w_path)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a data problem
         raise DataError(f"cannot read {w_path} as a torch state dict "
                         f"({type(exc).__name__}: {exc})") from None

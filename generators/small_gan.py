@@ -46,7 +46,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from causalkit.errors import CausalKitError, DataError
-from causalkit.io import atomic_write, atomic_write_text
+from causalkit.io import atomic_write, atomic_write_text, load_torch
 from causalkit.weights import check_state_dict
 from generators.base import ConditionalGenerator, default_device
 
@@ -330,7 +330,7 @@ def load_small_gan(folder: str | os.PathLike, *,
         raise DataError(f"{cfg_path} does not describe a small GAN")
     cfg.pop("provenance", None)
     config = SmallGANConfig.from_dict(cfg)
-    state = torch.load(w_path, map_location="cpu", weights_only=True)
+    state = load_torch(w_path)
     if not isinstance(state, dict):
         raise DataError(f"{w_path} does not hold a state dict")
     net = SmallGANNet(config)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from causalkit.datasets.nuisances import shape_map
-from causalkit.io import atomic_write
+from causalkit.io import atomic_write, load_torch
 
 __all__ = ["ShapeOracle", "train_shape_oracle", "classify"]
 
@@ -85,7 +85,7 @@ def train_shape_oracle(source: str | None, out: str | os.PathLike, *, steps: int
     model = ShapeOracle(seed)
     path = Path(out) / "oracle.pt"
     if path.is_file():
-        model.load_state_dict(torch.load(path, weights_only=True))
+        model.load_state_dict(load_torch(path))
     else:
         tr = build_split("double-colored-mnist", "train", rho=0.1, seed=seed, source=source,
                          cache=False)

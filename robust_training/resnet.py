@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from causalkit.errors import CausalKitError, DataError
+from causalkit.io import load_torch
 from causalkit.weights import StateDictMismatch, check_state_dict
 from robust_training.heads import MultiHead
 
@@ -179,7 +180,7 @@ def load_torchvision_weights(model: ResNet, path: str | os.PathLike, *,
 
     ``skip_fc`` keeps the model's own ``fc`` (e.g. 10 classes instead of 1000).
     """
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"],
                                                                         dict):
         state = state["state_dict"]

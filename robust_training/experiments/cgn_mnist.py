@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from causalkit.errors import CausalKitError
-from causalkit.io import atomic_write_text
+from causalkit.io import atomic_write_text, load_torch
 from causalkit.precision import bf16_is_native, check_precision
 from generators.cgn.counterfactuals import generate_counterfactuals
 from generators.cgn.mnist.abduction import BACKGROUNDS, MASKS, abduct_counterfactuals
@@ -318,21 +318,16 @@ class CGNMnistConfig(ExperimentConfig):
 
     def flat(self) -> dict[str, Any]:
         """The settings under their flat option names (:data:`FLAGS`), as records
-        written before the config was nested hold them."""
-        nested = self.to_dict()
+        written before the config was nested hold them: the four flat CGN options at
+        the CGN's defaults when unset, ``cgn_overrides`` the rest of ``generator.train``."""
+        out = super().flat()
         train = dict(self.generator.train)
-        out: dict[str, Any] = {}
         for name, path in FLAGS.items():
-            keys = path.split(".")
-            if keys[:2] == ["generator", "train"] and len(keys) == 3:
-                out[name] = train.pop(keys[2], getattr(CGNTrainConfig, keys[2]))
-                continue
-            node: Any = nested
-            for key in keys:
-                node = node[key]
-            out[name] = node
-        out["cgn_overrides"] = train  # what the four flat CGN options do not hold
-        return out
+            if path.startswith("generator.train."):
+                key = path.rsplit(".", 1)[1]
+                out[name] = train.pop(key, getattr(CGNTrainConfig, key))
+        out["cgn_overrides"] = train
+        return {name: out[name] for name in FLAGS}
 
 
 def preset_config(variant: str, *, quick: bool = False, file: str | Path | None = None,
@@ -426,8 +421,7 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
         cfg = cgn_train_config(config)
         ckpt = out / "cgn" / "checkpoint.pt"
         if ckpt.exists():  # a resumed CGN: its stage time covers only what is left
-            resumed_at = int(torch.load(ckpt, map_location="cpu", weights_only=True)
-                             ["iteration"])
+            resumed_at = int(load_torch(ckpt)["iteration"])
         cgn, cgn_log = train_cgn(torch.as_tensor(train.images), torch.as_tensor(train.labels),
                                  cfg, out / "cgn", device=device, progress=progress)
         if cfg.lambda_recon and cfs.noise != "prior":

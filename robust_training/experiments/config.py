@@ -41,6 +41,7 @@ __all__ = ["Section", "ExperimentConfig", "PRESETS", "preset_names", "load_layer
 PRESETS = Path(__file__).with_name("presets")
 
 T = TypeVar("T", bound="Section")
+_UNSET = object()
 
 
 class Section:
@@ -222,6 +223,19 @@ class ExperimentConfig(Section):
         config = from_dict(cls, resolved)
         config.validate()
         return config
+
+    def flat(self) -> dict[str, Any]:
+        """The settings under their flat option names (:attr:`FLAGS`); a path that the
+        config does not hold (a key of a free mapping left unset) is left out."""
+        nested = self.to_dict()
+        out: dict[str, Any] = {}
+        for name, path in self.FLAGS.items():
+            node: Any = nested
+            for key in path.split("."):
+                node = node.get(key, _UNSET) if isinstance(node, Mapping) else _UNSET
+            if node is not _UNSET:
+                out[name] = node
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved settings, nested (what ``--print-config`` writes)."""

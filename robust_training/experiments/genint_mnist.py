@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from causalkit.errors import CausalKitError
-from causalkit.io import atomic_write
+from causalkit.io import load_torch, save_torch
 from robust_training.experiments.config import ExperimentConfig, Section
 from robust_training.methods import get_method, method_streams
 
@@ -159,15 +159,7 @@ class GenIntMnistConfig(ExperimentConfig):
         generator's digest, so a GAN retrained in the same folder matches no old record."""
         from causalkit.records import file_digest
 
-        nested = self.to_dict()
-        out = {}
-        for name, path in FLAGS.items():
-            if name in ("methods", "seeds"):
-                continue
-            node: Any = nested
-            for key in path.split("."):
-                node = node[key]
-            out[name] = node
+        out = {k: v for k, v in self.flat().items() if k not in ("methods", "seeds")}
         out["generator_sha256"] = file_digest(Path(self.generator.path) / "generator.pt")
         return out
 
@@ -198,7 +190,7 @@ def build_pools(config: GenIntMnistConfig, train: Any, work: str | Path, *,
     path = Path(work) / f"pools-{key}.pt"
     kinds = ("int", "obs", "transfer")
     if path.is_file():
-        st = torch.load(path, weights_only=True)
+        st = load_torch(path)
         return {k: (st[f"{k}_x"], st[f"{k}_y"]) for k in kinds}
     t0 = time.perf_counter()
     gen = load_small_gan(config.generator.path, device="cpu")  # once for both pools
@@ -208,7 +200,7 @@ def build_pools(config: GenIntMnistConfig, train: Any, work: str | Path, *,
                              steps=tr.steps, progress=progress)
     st = {"int_x": xi, "int_y": yi, "obs_x": xo, "obs_y": yo, "transfer_x": xt,
           "transfer_y": yt}
-    atomic_write(path, lambda fh: torch.save(st, fh))
+    save_torch(path, st)
     if progress:
         print(f"pools built in {time.perf_counter() - t0:.0f}s -> {path}")
     return {k: (st[f"{k}_x"], st[f"{k}_y"]) for k in kinds}

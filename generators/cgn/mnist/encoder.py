@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from causalkit.errors import CausalKitError
+from causalkit.io import load_torch
 from causalkit.weights import check_state_dict
 
 __all__ = ["MnistCGNEncoder", "kl_standard_normal", "load_encoder"]
@@ -94,7 +95,7 @@ def load_encoder(path: str | os.PathLike, *, n_classes: int = 10, latent_dim: in
 
     The width is read from the weights; the keys and shapes are checked strictly.
     """
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch(path)
     if "features.0.weight" not in state:
         raise CausalKitError(f"{path} is not a CGN encoder state_dict (no features.0.weight)")
     enc = MnistCGNEncoder(n_classes, latent_dim, nef=state["features.0.weight"].shape[0],

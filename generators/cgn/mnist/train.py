@@ -34,7 +34,7 @@ from torch import nn
 
 from causalkit import resume
 from causalkit.errors import CausalKitError
-from causalkit.io import atomic_write, atomic_write_text
+from causalkit.io import atomic_write, atomic_write_text, load_torch
 from causalkit.precision import autocast, check_precision
 from causalkit.weights import check_state_dict
 from generators.base import default_device
@@ -318,7 +318,7 @@ def _matched_output(cgn: MnistCGN, x: torch.Tensor, y: torch.Tensor, u_shape: to
 def _init_shape(cgn: MnistCGN, path: str, ngf: int) -> None:
     if not Path(path).is_file():
         raise CausalKitError(f"shape_init: {path} is not a file; give a CGN generator.pt")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch(path)
 
     def shape_part(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v for k, v in sd.items() if k.split(".")[0] in ("f_shape", "label_emb")}
