@@ -390,8 +390,9 @@ def nuisance_groups(table: Table, nuisances: Sequence[str]) -> list[tuple[str, n
 
     Returns
     -------
-    list of (name, mask)
-        The whole table first, then one group per observed value, in sorted order, e.g.
+    list of tuple
+        ``(name, mask)`` pairs: the whole table first, then one group per observed
+        value, in sorted order, e.g.
         ``[("do(Z1 ~ data)", ...), ("do(Z1=0)", ...), ("do(Z1=1)", ...)]``.
     """
     keys = np.array(["|".join(r) for r in zip(

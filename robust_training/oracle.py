@@ -73,8 +73,9 @@ def train_shape_oracle(source: str | None, out: str | os.PathLike, *, steps: int
 
     Returns
     -------
-    (model, ood_accuracy)
-        The model in eval mode and its accuracy on the real OOD split.
+    tuple
+        ``(model, ood_accuracy)``: the model in eval mode and its accuracy on the real
+        OOD split.
     """
     from causalkit.datasets import build_split
     from robust_training.engine import FitConfig, evaluate, fit

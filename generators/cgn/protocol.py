@@ -73,7 +73,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -158,7 +158,7 @@ class Composer:
 
     node: str
     parents: tuple[str, str, str]
-    fn: Callable[[Any, Any, Any], Any] = compose
+    fn: Callable[[Any, Any, Any], Any] = field(default_factory=lambda: compose)
 
 
 @runtime_checkable
