@@ -48,26 +48,6 @@ from robust_training.experiments.genint_mnist import (
 )
 
 
-def _figure(config: GenIntMnistConfig, work: str, path: str, n: int = 10) -> None:
-    """Rows: real images I, interventional samples X, T(I, X), observational samples."""
-    from generators.images import save_strip, to_float
-    from robust_training.experiments.genint_mnist import build_pools, splits
-    from robust_training.transfer import random_features, style_transfer
-
-    train = splits(config)["train"]
-    pools = build_pools(config, train, work,
-                        digest=config.settings()["generator_sha256"])
-    seed, steps = config.interventions.pool_seed, config.transfer.steps
-    g = torch.Generator().manual_seed(seed)
-    ri = torch.randperm(len(train.labels), generator=g)[:n]
-    ii = torch.randperm(len(pools["int"][1]), generator=g)[:n]
-    real = to_float(torch.as_tensor(train.images)[ri])
-    xint = to_float(pools["int"][0][ii])
-    tr = style_transfer(real, xint, random_features(0), steps=steps)
-    save_strip([real, xint, tr, to_float(pools["obs"][0][ii])], Path(path))
-
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--generator", required=True, help="small-GAN folder")
@@ -104,12 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     flags = {k: v for k, v in vars(a).items()
              if k not in ("results", "work", "threads", "device", "figure")}
     config = GenIntMnistConfig.resolve("default", flags=flags)
-    if a.figure:
-        _figure(config, a.work, a.figure)
     settings = config.settings()
     records = json.loads(Path(a.results).read_text()) if Path(a.results).is_file() else []
     done = [(r["method"], r["seed"]) for r in records if r.get("settings") == settings]
-    run_genint_mnist(config, a.work, done=done, device=a.device,
+    run_genint_mnist(config, a.work, done=done, device=a.device, figure=a.figure,
                      on_record=lambda rec: append_record(a.results,
                                                          {**rec, "machine": machine_info()}))
     recs = json.loads(Path(a.results).read_text())

@@ -157,6 +157,10 @@ def test_pipeline_refuses_abduction_without_an_encoder(tmp_path):
         preset_config("colored", quick=True, n_train=100, n_ood=50, cgn_iterations=2,
                       cgn_batch=16, cgn_ngf=8, n_generated=20, steps=2, cgn_recipe="paper",
                       counterfactuals="abducted", methods=("cgn",))
+    # the fast recipe without its reconstruction term trains no encoder either
+    with pytest.raises(CausalKitError, match="encoder"):
+        preset_config("colored", quick=True, counterfactuals="abducted",
+                      cgn_overrides={"lambda_recon": 0.0})
     assert not any(tmp_path.iterdir())
 
 

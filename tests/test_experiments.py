@@ -119,3 +119,10 @@ def test_the_docs_table_of_methods_is_the_registry():
         for name, obj in zip(names, objs * len(names) if len(objs) == 1 else objs,
                              strict=True):
             assert METHODS[pipe][name].objective == obj, (pipe, name)
+
+
+def test_causalkit_train_help_names_every_method_it_takes():
+    from causalkit.cli.train import METHODS_HELP
+    from robust_training.methods import METHODS
+
+    assert set(METHODS_HELP.split(" (")[0].split(" | ")) == set(METHODS["genint"])

@@ -8,7 +8,8 @@ import typer
 
 from causalkit.cli._common import JSON_OPTION, emit_json, format_table, user_errors, write_report
 
-METHODS_HELP = "erm | genint | genint-transfer | gan-aug | mixup | irm | cgn"
+METHODS_HELP = ("erm | genint | genint-transfer | gan-aug | mixup | irm | cgn | gen-only-int | "
+                "gen-only-obs (robust_training.methods)")
 
 
 def register(app: typer.Typer) -> None:

@@ -42,6 +42,7 @@ import torch
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write_text, load_torch
 from causalkit.precision import bf16_is_native, check_precision
+from generators.base import default_device
 from generators.cgn.counterfactuals import generate_counterfactuals
 from generators.cgn.mnist.abduction import BACKGROUNDS, MASKS, abduct_counterfactuals
 from generators.cgn.mnist.checkpoint import OFFICIAL_VARIANTS, load_generator, load_official
@@ -55,7 +56,7 @@ from robust_training.experiments.config import (
     Section,
     from_dict,
     load_layer,
-    merge,
+    merged,
 )
 from robust_training.methods import METHODS as ALL_METHODS
 from robust_training.methods import get_method
@@ -134,8 +135,10 @@ class GeneratorSection(Section):
 
     @property
     def trains_encoder(self) -> bool:
-        """Whether the run trains a CGN with an encoder, so that it can abduct."""
-        return self.cgn == "train" and bool(RECIPES.get(self.recipe, {}).get("lambda_recon"))
+        """Whether the run trains a CGN with an encoder (``lambda_recon > 0`` under the
+        recipe and ``train``), so that it can abduct."""
+        settings = {**RECIPES.get(self.recipe, {}), **self.train}
+        return self.cgn == "train" and bool(settings.get("lambda_recon"))
 
 
 @dataclass
@@ -284,9 +287,7 @@ class CGNMnistConfig(ExperimentConfig):
             layers = [*layers[:naming[-1]], load_layer(path), *layers[naming[-1]:]]
         # Real backgrounds and colour masks work from abducted masks: a preset's choice
         # of them gives way when the run cannot abduct; a user's choice is checked.
-        resolved: dict[str, Any] = {}
-        for lay in layers:
-            resolved = merge(resolved, lay)
+        resolved = merged(layers)
         gen = from_dict(GeneratorSection, resolved.get("generator"), where="generator.")
         noise = resolved.get("counterfactuals", {}).get("noise", "auto")
         if not gen.trains_encoder or noise == "prior":
@@ -299,13 +300,12 @@ class CGNMnistConfig(ExperimentConfig):
     def check(self) -> None:
         check_precision(self.precision)
         cgn_train_config(self)  # checks the CGN's train settings
-        abducts = self.generator.trains_encoder
-        if self.counterfactuals.noise == "abducted" and not abducts:
+        if self.counterfactuals.noise == "abducted" and not self.generator.trains_encoder:
             raise CausalKitError("abducted counterfactuals need a CGN trained here with an "
                                  "encoder (--cgn train with the 'fast' recipe); use "
                                  "counterfactuals='prior' for the official weights")
         uses = self.counterfactuals.needs_abduction
-        if uses and (not abducts or self.counterfactuals.noise == "prior"):
+        if uses and not self.abducts:
             raise CausalKitError(f"{' and '.join(uses)}: these work from the training "
                                  "images' abducted masks and need abducted counterfactuals "
                                  "(--cgn train with the 'fast' recipe, --counterfactuals "
@@ -383,7 +383,7 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
                                config.classifier)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device) if device is not None else default_device()
     if config.precision == "bf16" and not bf16_is_native(device):
         _log(f"warning: {device.type} has no native bfloat16 arithmetic; precision 'bf16' "
              "may run slower than float32 here (--precision fp32)", True)
@@ -424,7 +424,7 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
             resumed_at = int(load_torch(ckpt)["iteration"])
         cgn, cgn_log = train_cgn(torch.as_tensor(train.images), torch.as_tensor(train.labels),
                                  cfg, out / "cgn", device=device, progress=progress)
-        if cfg.lambda_recon and cfs.noise != "prior":
+        if config.abducts:
             encoder = load_encoder(out / "cgn" / "encoder.pt", device=device)
     elif gen_cfg.cgn == "official":
         cgn = load_official(data.variant, root=gen_cfg.official_root, device=device)

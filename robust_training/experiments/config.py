@@ -35,7 +35,7 @@ from typing import Any, ClassVar, TypeVar
 from causalkit.errors import CausalKitError
 
 __all__ = ["Section", "ExperimentConfig", "PRESETS", "preset_names", "load_layer",
-           "merge", "dump_yaml", "from_dict", "to_dict"]
+           "merge", "merged", "dump_yaml", "from_dict", "to_dict"]
 
 #: the folder of the shipped presets, one subfolder per experiment
 PRESETS = Path(__file__).with_name("presets")
@@ -49,10 +49,6 @@ class Section:
 
     def validate(self) -> None:  # pragma: no cover - sections override what they check
         """Raise :class:`CausalKitError` naming the setting and the fix."""
-
-
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -85,7 +81,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, *, where: str = "") -> T:
     """Build the section ``cls`` from a nested mapping; unknown keys are refused."""
     data = dict(data or {})
-    hints = _field_types(cls)
+    hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
     if unknown:
@@ -150,6 +146,15 @@ def preset_names(experiment: str) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith("_"))
 
 
+def merged(layers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The layers merged, lowest first; keys starting with ``_`` (a layer's marks, such
+    as ``_user``) are left out."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        out = merge(out, {k: v for k, v in layer.items() if not k.startswith("_")})
+    return out
+
+
 def _with_extends(experiment: str, layer: dict[str, Any], seen: tuple[str, ...]
                   ) -> list[dict[str, Any]]:
     parent = layer.pop("extends", None)
@@ -205,22 +210,14 @@ class ExperimentConfig(Section):
         ``file`` may itself ``extends:`` a preset, and then ``preset`` may be None.
         """
         layers: list[dict[str, Any]] = []
-        if preset is not None:
-            path = PRESETS / cls.EXPERIMENT / f"{preset}.yaml"
-            if not path.is_file():
-                raise CausalKitError(f"unknown preset {preset!r} for {cls.EXPERIMENT}; "
-                                     f"choose one of {preset_names(cls.EXPERIMENT)}")
-            layers += _with_extends(cls.EXPERIMENT, load_layer(path), (preset,))
+        if preset is not None:  # a layer that only names the preset
+            layers += _with_extends(cls.EXPERIMENT, {"extends": preset}, ())
         if file is not None:
             layers += _with_extends(cls.EXPERIMENT, load_layer(file), ())
             layers[-1]["_user"] = True  # the file's own keys, not what it extends
         if flags:
             layers.append({"_user": True} | cls.flags_to_nested(flags))
-        resolved: dict[str, Any] = {}
-        for layer in cls._layers(layers):
-            resolved = merge(resolved, {k: v for k, v in layer.items()
-                                        if not k.startswith("_")})
-        config = from_dict(cls, resolved)
+        config = from_dict(cls, merged(cls._layers(layers)))
         config.validate()
         return config
 

@@ -38,7 +38,8 @@ from robust_training.experiments.config import ExperimentConfig, Section
 from robust_training.methods import get_method, method_streams
 
 __all__ = ["GenIntMnistConfig", "METHODS", "NUISANCE", "FLAGS", "splits", "build_pools",
-           "nuisance_alignment", "train_method", "summarize"]
+           "nuisance_alignment", "train_method", "transfer_figure", "summarize",
+           "run_genint_mnist"]
 
 METHODS = ("erm", "gan-aug", "genint", "genint-transfer", "gen-only-int", "gen-only-obs")
 #: the nuisance whose tie to the label the alignment statistic measures, per variant
@@ -120,10 +121,10 @@ class ClassifierSection(Section):
     lr: float = 2e-3
 
     def validate(self) -> None:
-        for m in self.methods:
-            get_method(m)
-        if not set(self.methods) <= set(METHODS):
-            raise CausalKitError(f"classifier.methods: choose from {list(METHODS)}")
+        unknown = sorted(set(self.methods) - set(METHODS))
+        if unknown:
+            raise CausalKitError(f"unknown method(s) {unknown} in classifier.methods; "
+                                 f"choose from {list(METHODS)}")
 
 
 #: flat option names (the benchmark's flags and its records' settings) -> nested paths
@@ -250,6 +251,23 @@ def train_method(config: GenIntMnistConfig, method: str, seed: int, data: Mappin
             "streams": {s.kind: {"n": len(s), "batch_size": s.batch_size} for s in streams}}
 
 
+def transfer_figure(config: GenIntMnistConfig, train: Any,
+                    pools: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+                    path: str | Path, *, n: int = 10) -> Path:
+    """A PNG whose rows are real images I, interventional samples X, T(I, X) and
+    observational samples, ``n`` of each, picked with ``interventions.pool_seed``."""
+    from generators.images import save_strip, to_float
+    from robust_training.transfer import random_features, style_transfer
+
+    g = torch.Generator().manual_seed(config.interventions.pool_seed)
+    ri = torch.randperm(len(train.labels), generator=g)[:n]
+    ii = torch.randperm(len(pools["int"][1]), generator=g)[:n]
+    real = to_float(torch.as_tensor(train.images)[ri])
+    xint = to_float(pools["int"][0][ii])
+    tr = style_transfer(real, xint, random_features(0), steps=config.transfer.steps)
+    return save_strip([real, xint, tr, to_float(pools["obs"][0][ii])], Path(path))
+
+
 def summarize(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Median, min and max of test and OOD accuracy per method, in table order."""
     recs = list(records)
@@ -270,14 +288,18 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, float]]:
 def run_genint_mnist(config: GenIntMnistConfig, work: str | Path, *,
                      done: Iterable[tuple[str, int]] = (), device: str = "cpu",
                      on_record: Callable[[dict[str, Any]], None] | None = None,
+                     figure: str | Path | None = None,
                      progress: bool = True) -> list[dict[str, Any]]:
     """Every (method, seed) of ``config`` not in ``done``: one record each (passed to
-    ``on_record`` as soon as it exists, so a long run keeps what it finished)."""
+    ``on_record`` as soon as it exists, so a long run keeps what it finished). With
+    ``figure``, the pools' :func:`transfer_figure` is written there first."""
     config.validate()
     settings = config.settings()
     data = splits(config)
     pools = build_pools(config, data["train"], work, digest=settings["generator_sha256"],
                         progress=progress)
+    if figure is not None:
+        transfer_figure(config, data["train"], pools, figure)
     stats = nuisance_alignment(pools, data["train"], config.data.variant)
     if progress:
         print(f"{NUISANCE[config.data.variant]} = label (fraction):", stats)

@@ -165,10 +165,9 @@ def abduction_interventions(cgn: MnistCGN, images: Any, abduction: Abduction, *,
         return {}
     x_all, y_all = _images(images, abduction.labels)
     mask_all = abducted_masks(cgn, abduction, chunk=chunk)  # every image's mask first
-    if masks == "colour":
-        mask_all = colour_masks(x_all, torch.as_tensor(y_all), mask_all, cgn.n_classes)
     do: dict[str, Do] = {}
     if masks == "colour":  # the mask node's own abducted value
+        mask_all = colour_masks(x_all, torch.as_tensor(y_all), mask_all, cgn.n_classes)
         do["M"] = Do(mask_all, per_sample=True)
     if backgrounds == "real":  # any image's background may be drawn
         do["B"] = RealBackgrounds(x_all, y_all, mask_all, cgn.n_classes).intervention(
