@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
+import warnings
 
 import typer
 
@@ -21,6 +23,38 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+_PACKAGES = ("causalkit", "generators", "analysis", "robust_training")
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """causalkit's own warnings as one ``warning:`` line, without the source line."""
+    if category.__module__.split(".")[0] in _PACKAGES:
+        (file or sys.stderr).write(f"warning: {message}\n")
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
+_show_warning = warnings.showwarning
+
+
+@app.callback()
+def _options(
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress bars and no status lines: only results "
+                               "and errors."),
+    progress: bool = typer.Option(True, "--progress/--no-progress",
+                                  help="Progress bars on stderr (in a log file they "
+                                  "redraw every few seconds)."),
+) -> None:
+    """Options of every command; put them before the command name."""
+    from causalkit import progress as bars
+    from causalkit.cli import _common
+
+    bars.set_progress(False if quiet or not progress else None)
+    _common.set_quiet(quiet)
+    warnings.showwarning = _one_line_warning
+
 
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if not _info.name.startswith("_"):

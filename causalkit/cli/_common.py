@@ -16,6 +16,22 @@ from causalkit.io import atomic_write_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_QUIET = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """``causalkit --quiet``: :func:`status` prints nothing."""
+    global _QUIET
+    _QUIET = quiet
+
+
+def status(message: str) -> None:
+    """A status line on stderr (what is happening, which source was chosen), unless
+    ``--quiet``."""
+    if not _QUIET:
+        typer.echo(message, err=True)
+
+
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
 OUT_OPTION = typer.Option(None, "--out", help="Folder for the report (JSON, PNG).")
 

@@ -204,8 +204,9 @@ class ExperimentConfig(Section):
 
     @classmethod
     def resolve(cls: type[T], preset: str | None = None, *, file: str | Path | None = None,
-                flags: Mapping[str, Any] | None = None) -> T:
-        """The config of ``preset`` under ``file`` under ``flags``, validated.
+                flags: Mapping[str, Any] | None = None, validate: bool = True) -> T:
+        """The config of ``preset`` under ``file`` under ``flags``, validated (unless
+        ``validate`` is false: reading a preset's settings back needs no generator).
 
         ``file`` may itself ``extends:`` a preset, and then ``preset`` may be None.
         """
@@ -218,7 +219,8 @@ class ExperimentConfig(Section):
         if flags:
             layers.append({"_user": True} | cls.flags_to_nested(flags))
         config = from_dict(cls, merged(cls._layers(layers)))
-        config.validate()
+        if validate:
+            config.validate()
         return config
 
     def flat(self) -> dict[str, Any]:

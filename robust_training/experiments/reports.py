@@ -1,0 +1,281 @@
+"""Measured results, read back from the benchmark records.
+
+Every measured number on a docs page or in the README comes from here: the benchmarks
+in ``bench/`` append JSON records to ``bench/results/``, and this module selects and
+summarises them. A page calls it in a code cell during the build, and the README's
+results table is rewritten from it (``python -m robust_training.experiments.reports
+--write README.md``; ``--check`` fails when the README has drifted from the records,
+which a test runs).
+
+Selecting is the delicate part. A record stores the flat config it ran with
+(:func:`~robust_training.experiments.cgn_mnist.config_of_record`), and a *preset's
+runs* are the records whose config equals today's preset on every setting that shapes
+the result. Where a record predates a setting, it ran with that setting's default, so it
+matches only when the preset keeps the default. Where the data came from (the folder of
+MNIST or textures), the list of methods a run trained and the seed do not take part;
+the precision and the device split a preset's runs into separate groups, since the same
+seed trains differently under each.
+
+Examples
+--------
+>>> from robust_training.experiments.reports import mean_std
+>>> mean_std([0.9, 0.95, 1.0])
+(0.95, 0.05)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from causalkit.errors import DataError
+
+__all__ = ["records_dir", "load", "mean_std", "Summary", "cgn_preset_runs",
+           "cgn_preset_summary", "genint_preset_summaries", "speed_pairs",
+           "markdown_table", "readme_results", "update_readme", "PAPER_OOD"]
+
+#: Environment variable naming the records folder (the docs build sets it).
+RECORDS_ENV = "CAUSALKIT_RECORDS"
+
+#: OOD accuracy (%) of the CGN-heads classifier in Sauer & Geiger's Table 2: published
+#: figures, quoted beside ours, not measured here.
+PAPER_OOD = {"colored": 95.1, "double-colored": 89.0, "wildlife": 85.7}
+
+_IGNORED = {"seed", "source", "textures", "official_root", "methods", "precision"}
+_START, _END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def records_dir() -> Path:
+    """``$CAUSALKIT_RECORDS``, else the nearest ``bench/results`` above the working
+    directory."""
+    if os.environ.get(RECORDS_ENV):
+        return Path(os.environ[RECORDS_ENV])
+    for base in (Path.cwd(), *Path.cwd().parents):
+        if (base / "bench" / "results").is_dir():
+            return base / "bench" / "results"
+    raise DataError(f"no bench/results folder above {Path.cwd()}; set {RECORDS_ENV} to "
+                    "the folder of the benchmark records")
+
+
+def load(name: str) -> Any:
+    """The records of benchmark ``name`` (``bench/results/<name>.json``)."""
+    path = records_dir() / f"{name}.json"
+    if not path.exists():
+        raise DataError(f"no benchmark records {path}; run bench/{name}.py first")
+    return json.loads(path.read_text())
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value), rounded to 1e-6."""
+    a = np.asarray(values, dtype=float)
+    std = float(a.std(ddof=1)) if a.size > 1 else 0.0
+    return round(float(a.mean()), 6), round(std, 6)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Accuracies (%) of one method over the seeds of one group of runs."""
+
+    method: str
+    seeds: tuple[int, ...]
+    values: tuple[float, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return mean_std(self.values)[0]
+
+    @property
+    def std(self) -> float:
+        return mean_std(self.values)[1]
+
+    def text(self, unit: str = " %") -> str:
+        """``"97.5 +- 0.4 % over 3 seeds"`` (one seed: ``"96.9 % (seed 3)"``)."""
+        if self.n == 1:
+            return f"{self.values[0]:.1f}{unit} (seed {self.seeds[0]})"
+        return f"{self.mean:.1f} +- {self.std:.1f}{unit} over {self.n} seeds"
+
+    __str__ = text
+
+
+def cgn_preset_runs(variant: str, *, quick: bool = False, precision: str | None = None,
+                    device: str = "cpu") -> list[dict[str, Any]]:
+    """The ``cgn_mnist`` records of the shipped preset ``<variant>-full`` (or ``-quick``)
+    on full MNIST, run at ``precision`` (``None``: the preset's own) on ``device``."""
+    from robust_training.experiments.cgn_mnist import (
+        CGNMnistConfig,
+        config_of_record,
+        preset_config,
+    )
+
+    want = preset_config(variant, quick=quick).flat()
+    defaults = CGNMnistConfig().flat()
+    precision = precision or want.get("precision")
+    out = []
+    for r in load("cgn_mnist"):
+        if r["variant"] != variant or not str(r["source"]).startswith("mnist:"):
+            continue
+        got = config_of_record(r)
+        if str(r.get("device", "cpu")).split(":")[0] != device:
+            continue
+        if (got.get("precision") or defaults.get("precision")) != precision:
+            continue
+        if all(got[k] == v if k in got else v == defaults.get(k)
+               for k, v in want.items() if k not in _IGNORED):
+            out.append(r)
+    return out
+
+
+def cgn_preset_summary(variant: str, method: str = "cgn", **select: Any) -> Summary | None:
+    """``method``'s OOD accuracy over the seeds of :func:`cgn_preset_runs` (``None`` when
+    no run of the preset recorded it). A seed recorded twice counts once (its latest)."""
+    by_seed: dict[int, float] = {}
+    for r in cgn_preset_runs(variant, **select):
+        if method in r["results"]:
+            by_seed[_seed(r)] = 100 * r["results"][method]["ood"]
+    if not by_seed:
+        return None
+    seeds = tuple(sorted(by_seed))
+    return Summary(method, seeds, tuple(round(by_seed[s], 4) for s in seeds))
+
+
+def _seed(record: dict[str, Any]) -> int:
+    from robust_training.experiments.cgn_mnist import config_of_record
+
+    return int(config_of_record(record)["seed"])
+
+
+def genint_preset_summaries(preset: str = "default") -> dict[str, dict[str, Summary]]:
+    """OOD accuracy per method for the ``genint_mnist`` records of a shipped GenInt
+    preset, one entry per generator (its weights digest): the preset's settings must
+    match except the generator's folder, the data folder and the digest."""
+    from robust_training.experiments.genint_mnist import GenIntMnistConfig
+
+    cfg = GenIntMnistConfig.resolve(preset, validate=False)
+    want = {k: v for k, v in cfg.flat().items() if k not in ("methods", "seeds")}
+    skip = {"generator", "source", "generator_sha256"}
+    groups: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for r in load("genint_mnist"):
+        s = r.get("settings", {})
+        if all(s.get(k, ...) == v for k, v in want.items() if k not in skip):
+            groups[s.get("generator_sha256", "?")][r["method"]][int(r["seed"])] = (
+                100 * r["ood_accuracy"])
+    return {digest: {m: Summary(m, tuple(sorted(v)), tuple(v[s] for s in sorted(v)))
+                     for m, v in methods.items()} for digest, methods in groups.items()}
+
+
+def speed_pairs(threads: int = 2) -> dict[str, dict[str, float]]:
+    """Median step times at ``threads`` threads in float32 and bfloat16, from the latest
+    records: ``{"cgn wildlife": {"fp32": s, "bf16": s}, "classifier cnn": {...}}``
+    (seconds per CGN iteration; milliseconds per classifier step)."""
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    for r in load("cgn_step"):
+        if r.get("label") == "current" and r["machine"].get("torch_threads") == threads:
+            out[f"cgn {r['variant']}"][r["precision"]] = r["median_s_per_iteration"]
+    for r in load("classifier_step"):
+        if r["machine"].get("torch_threads") == threads:
+            out[f"classifier {r['model']}"][r["precision"]] = r["median_ms_per_step"]
+    return dict(out)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown pipe table (pipes inside cells escaped)."""
+    def cell(v: Any) -> str:
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(cell, headers)) + " |",
+             "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(map(cell, r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _cgn_row(variant: str, title: str) -> list[str] | None:
+    parts = []
+    for precision in ("fp32", "bf16"):
+        s = cgn_preset_summary(variant, precision=precision)
+        erm = cgn_preset_summary(variant, "original", precision=precision)
+        if s is None:
+            continue
+        text = f"{precision}: CGN heads {s.text(' % OOD')}"
+        if erm is not None:
+            text += f" (ERM {erm.mean:.1f})"
+        parts.append(text)
+    if not parts:
+        return None
+    return [f"CGN on {title} (`{variant}-full` preset, `bench/cgn_mnist.py`)",
+            "; ".join(parts) + f". Paper {PAPER_OOD[variant]}", "`docs/cgn_mnist.md`"]
+
+
+def readme_results() -> str:
+    """The README's results table, from the records."""
+    rows = [r for r in (_cgn_row("colored", "colored MNIST"),
+                        _cgn_row("double-colored", "double-colored MNIST"),
+                        _cgn_row("wildlife", "Wildlife MNIST")) if r]
+    speed = speed_pairs()
+    cgn, clf = speed.get("cgn wildlife", {}), speed.get("classifier cnn", {})
+    if {"fp32", "bf16"} <= cgn.keys() and {"fp32", "bf16"} <= clf.keys():
+        rows.append(["CGN training speed (`bench/cgn_step.py`, `bench/classifier_step.py`; "
+                     "2 CPU threads)",
+                     f"float32 -> bfloat16 autocast: Wildlife CGN iteration {cgn['fp32']:.2f} "
+                     f"-> {cgn['bf16']:.2f} s, classifier step {clf['fp32']:.0f} -> "
+                     f"{clf['bf16']:.0f} ms", "`docs/cgn_mnist.md`"])
+    for preset in ("default", "colored-cms"):
+        for i, (_digest, methods) in enumerate(sorted(genint_preset_summaries(preset).items())):
+            if "genint" not in methods:
+                continue
+            others = ", ".join(f"{m} {methods[m].mean:.1f} +- {methods[m].std:.1f}"
+                               for m in ("erm", "gan-aug", "genint-transfer") if m in methods)
+            name = f"GenInt on colored MNIST (`genint-mnist/{preset}` preset"
+            name += f", generator {i + 1})" if i else ")"
+            rows.append([name, f"GenInt {methods['genint'].text(' % OOD')}; {others}",
+                         "`docs/training_with_interventions.md`"])
+    return markdown_table(["benchmark", "result (from `bench/results/`)", "page"], rows)
+
+
+def update_readme(path: str | os.PathLike, *, check: bool = False) -> bool:
+    """Rewrite the table between the README's results markers; with ``check``, only
+    report whether it is current. Returns ``True`` when the file is (now) current."""
+    path = Path(path)
+    text = path.read_text()
+    if _START not in text or _END not in text:
+        raise DataError(f"{path} has no {_START} ... {_END} block; add the markers where "
+                        "the results table goes")
+    new = re.sub(re.escape(_START) + r".*?" + re.escape(_END),
+                 lambda _: f"{_START}\n{readme_results()}\n{_END}", text, flags=re.S)
+    if new == text:
+        return True
+    if not check:
+        path.write_text(new)
+    return not check
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``--write README`` or ``--check README``."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--write", type=Path)
+    p.add_argument("--check", type=Path)
+    args = p.parse_args(argv)
+    if args.write:
+        update_readme(args.write)
+    if args.check and not update_readme(args.check, check=True):
+        print(f"{args.check}: the results table differs from the records; run "
+              f"python -m robust_training.experiments.reports --write {args.check}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
