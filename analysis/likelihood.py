@@ -226,12 +226,10 @@ def score_strategies(generator: Any, strategies: list[Any], real_images: torch.T
                              f"of the generator (0..{gen.num_classes - 1})")
     real_f = featurize(real_images, feature)
     gen_sets = []
-    it = strategies
-    if progress:
-        from tqdm.auto import tqdm
+    from causalkit.progress import progress as progress_bar
 
-        it = tqdm(strategies, desc="generate per strategy", leave=False)
-    for st in it:
+    for st in progress_bar(strategies, desc="generate per strategy", leave=False,
+                           enabled=progress):
         src = resolve_source(gen, st, directions=directions)
         batch = src.sample(n_generated, seed=seed)
         gen_sets.append((src, featurize(batch.images, feature), batch.labels))

@@ -13,6 +13,7 @@ from causalkit.cli._common import (
     OUT_OPTION,
     emit_json,
     format_table,
+    status,
     user_errors,
     write_report,
 )
@@ -41,7 +42,7 @@ def _quiet_source(source: str | None) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         src = resolve_source(source)
-    typer.echo(src.note, err=True)
+    status(src.note)
     return src
 
 

@@ -182,7 +182,7 @@ def generate_counterfactuals(cgn: CGN, n: int, *, per_noise: int = 1,
         Entries added to the set's ``meta``, e.g. what ``interventions`` stand for (the
         set records ``n``, ``per_noise``, ``randomise``, ``seed`` and ``noise`` itself).
     """
-    from tqdm import tqdm
+    from causalkit.progress import progress as progress_bar
 
     if n < 1 or per_noise < 1 or chunk < 1:
         raise CausalKitError(f"n, per_noise and chunk must be >= 1, got {n}, {per_noise}, "
@@ -193,8 +193,8 @@ def generate_counterfactuals(cgn: CGN, n: int, *, per_noise: int = 1,
     base_class = next(iter(cgn.label_nodes.values()))
 
     def chunks() -> Iterator[_Chunk]:
-        for c, start in enumerate(tqdm(range(0, n_noise, chunk), desc="counterfactuals",
-                                       disable=not progress)):
+        for c, start in enumerate(progress_bar(range(0, n_noise, chunk), desc="counterfactuals",
+                                               enabled=progress)):
             m = min(chunk, n_noise - start)
             rng = np.random.default_rng(np.random.SeedSequence([seed, c]))
             noise = {v: e.sample(m, rng) for v, e in cgn.noise_nodes.items()}
@@ -231,7 +231,7 @@ def abducted_counterfactuals(cgn: CGN, abduction: Abduction, *, per_image: int =
     meta : mapping, optional
         As in :func:`generate_counterfactuals`.
     """
-    from tqdm import tqdm
+    from causalkit.progress import progress as progress_bar
 
     y_all = np.asarray(abduction.labels, dtype=np.int64)
     if per_image < 1 or chunk < 1:
@@ -244,8 +244,8 @@ def abducted_counterfactuals(cgn: CGN, abduction: Abduction, *, per_image: int =
     do = {**redraw(cgn, randomise), **(interventions or {})}
 
     def chunks() -> Iterator[_Chunk]:
-        for c, start in enumerate(tqdm(range(0, len(y_all), chunk), desc="abduction",
-                                       disable=not progress)):
+        for c, start in enumerate(progress_bar(range(0, len(y_all), chunk), desc="abduction",
+                                               enabled=progress)):
             sl = slice(start, start + chunk)
             rng = np.random.default_rng(np.random.SeedSequence([seed, c]))
             y = y_all[sl]

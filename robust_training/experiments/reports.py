@@ -110,9 +110,10 @@ class Summary:
 
 
 def cgn_preset_runs(variant: str, *, quick: bool = False, precision: str | None = None,
-                    device: str = "cpu") -> list[dict[str, Any]]:
+                    device: str = "cpu", source: str = "mnist") -> list[dict[str, Any]]:
     """The ``cgn_mnist`` records of the shipped preset ``<variant>-full`` (or ``-quick``)
-    on full MNIST, run at ``precision`` (``None``: the preset's own) on ``device``."""
+    run at ``precision`` (``None``: the preset's own) on ``device``, with digits from
+    ``source`` (``"mnist"``: full MNIST files; ``"embedded"``: the embedded subset)."""
     from robust_training.experiments.cgn_mnist import (
         CGNMnistConfig,
         config_of_record,
@@ -124,7 +125,7 @@ def cgn_preset_runs(variant: str, *, quick: bool = False, precision: str | None 
     precision = precision or want.get("precision")
     out = []
     for r in load("cgn_mnist"):
-        if r["variant"] != variant or not str(r["source"]).startswith("mnist:"):
+        if r["variant"] != variant or str(r["source"]).split(":")[0] != source:
             continue
         got = config_of_record(r)
         if str(r.get("device", "cpu")).split(":")[0] != device:
