@@ -39,7 +39,7 @@ import numpy as np
 from causalkit.errors import DataError
 
 __all__ = ["records_dir", "load", "mean_std", "Summary", "cgn_preset_runs",
-           "cgn_preset_summary", "genint_preset_summaries", "speed_pairs",
+           "cgn_preset_summary", "genint_preset_summaries", "speed_pairs", "small_gan_tables",
            "markdown_table", "readme_results", "update_readme", "PAPER_OOD"]
 
 #: Environment variable naming the records folder (the docs build sets it).
@@ -188,6 +188,24 @@ def speed_pairs(threads: int = 2) -> dict[str, dict[str, float]]:
         if r["machine"].get("torch_threads") == threads:
             out[f"classifier {r['model']}"][r["precision"]] = r["median_ms_per_step"]
     return dict(out)
+
+
+def small_gan_tables(name: str = "small_gan") -> dict[str, str]:
+    """The tables of a ``bench/small_gan_eval.py`` record: ``"fidelity"`` (the class the
+    shape reader recognises, per truncation) and ``"directions"`` (colour change and class
+    kept along each direction, against random directions)."""
+    r = load(name)
+    fid = [[t.split("=")[1], f"{100 * v['accuracy']:.1f} %",
+            " ".join(f"{p:.2f}" for p in v["per_class"])]
+           for t, v in r["class_fidelity"].items()]
+    rnd = r["random_direction_baseline"]
+    dirs = [[d["direction"], f"{d['singular_value_sq']:.1f}", f"{d['delta_bg_rgb']:.1f}",
+             f"{d['delta_fg_rgb']:.1f}", f"{d['class_kept']:.3f}"] for d in r["directions"]]
+    dirs.append(["random", "-", f"{rnd['delta_bg_rgb']:.1f}", f"{rnd['delta_fg_rgb']:.1f}",
+                 f"{rnd['class_kept']:.3f}"])
+    return {"fidelity": markdown_table(["truncation", "recognised", "per class 0..9"], fid),
+            "directions": markdown_table(["direction", "sigma^2", "background change",
+                                          "digit-colour change", "class kept"], dirs)}
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
