@@ -39,7 +39,8 @@ import numpy as np
 from causalkit.errors import DataError
 
 __all__ = ["records_dir", "load", "mean_std", "Summary", "cgn_preset_runs",
-           "cgn_preset_summary", "genint_preset_summaries", "speed_pairs", "small_gan_tables",
+           "cgn_preset_summary", "genint_preset_summaries", "genint_records", "genint_table",
+           "speed_pairs", "small_gan_tables",
            "markdown_table", "readme_results", "update_readme", "PAPER_OOD"]
 
 #: Environment variable naming the records folder (the docs build sets it).
@@ -159,21 +160,50 @@ def _seed(record: dict[str, Any]) -> int:
 
 def genint_preset_summaries(preset: str = "default") -> dict[str, dict[str, Summary]]:
     """OOD accuracy per method for the ``genint_mnist`` records of a shipped GenInt
-    preset, one entry per generator (its weights digest): the preset's settings must
-    match except the generator's folder, the data folder and the digest."""
+    preset, one entry per generator (its weights digest): see :func:`genint_records`."""
+    return {digest: {m: Summary(m, tuple(int(r["seed"]) for r in rs),
+                                tuple(100 * r["ood_accuracy"] for r in rs))
+                     for m, rs in methods.items()}
+            for digest, methods in genint_records(preset).items()}
+
+
+def genint_records(preset: str = "default") -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The ``genint_mnist`` records of a shipped GenInt preset, per generator digest and
+    method, each list ordered by seed (the latest record of a seed). A record counts
+    when its settings match the preset's except the generator's folder, the data folder
+    and the digest."""
     from robust_training.experiments.genint_mnist import GenIntMnistConfig
 
     cfg = GenIntMnistConfig.resolve(preset, validate=False)
     want = {k: v for k, v in cfg.flat().items() if k not in ("methods", "seeds")}
     skip = {"generator", "source", "generator_sha256"}
-    groups: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    groups: dict[str, dict[str, dict[int, dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(dict))
     for r in load("genint_mnist"):
         s = r.get("settings", {})
         if all(s.get(k, ...) == v for k, v in want.items() if k not in skip):
-            groups[s.get("generator_sha256", "?")][r["method"]][int(r["seed"])] = (
-                100 * r["ood_accuracy"])
-    return {digest: {m: Summary(m, tuple(sorted(v)), tuple(v[s] for s in sorted(v)))
-                     for m, v in methods.items()} for digest, methods in groups.items()}
+            groups[s.get("generator_sha256", "?")][r["method"]][int(r["seed"])] = r
+    return {d: {m: [v[k] for k in sorted(v)] for m, v in ms.items()}
+            for d, ms in groups.items()}
+
+
+def genint_table(runs: dict[str, list[dict[str, Any]]], methods: Sequence[str],
+                 names: dict[str, str] | None = None) -> str:
+    """OOD accuracy per seed, mean +- std and mean test accuracy of ``methods``."""
+    rows = []
+    for m in methods:
+        if m not in runs:
+            continue
+        rs = runs[m]
+        ood = [100 * r["ood_accuracy"] for r in rs]
+        mean, std = mean_std(ood)
+        rows.append([(names or {}).get(m, m), " / ".join(f"{v:.1f}" for v in ood),
+                     f"{mean:.1f} +- {std:.1f}",
+                     f"{np.mean([100 * r['test_accuracy'] for r in rs]):.1f}"])
+    first = next(m for m in methods if m in runs)
+    seeds = " / ".join(str(r["seed"]) for r in runs[first])
+    return markdown_table(["method", f"OOD % (seeds {seeds})", "mean +- std",
+                           "test % (mean)"], rows)
 
 
 def speed_pairs(threads: int = 2) -> dict[str, dict[str, float]]:
