@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> dict:
         kw["cgn_overrides"] = dict(parse_cgn_override(a) for a in args.cgn_set)
     if args.methods:
         kw["methods"] = tuple(args.methods.split(","))
+    if args.texture_ood is not None:
+        kw["texture_ood"] = tuple(args.texture_ood)
     config = preset_config(args.variant, quick=args.quick, **kw)
     out = Path(args.out or tempfile.mkdtemp(prefix="cgn_bench_"))
     record = run_cgn_mnist(config, out, device=args.device, progress=True)
@@ -174,6 +176,9 @@ def main() -> None:
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
     p.add_argument("--cgn-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a CGNTrainConfig field (repeatable), e.g. recon_pool=2")
+    p.add_argument("--texture-ood", dest="texture_ood", nargs="*", default=None,
+                   help="texture sets to score beside the OOD split (Wildlife), e.g. "
+                   "photos photos:object photos:background photos-gray")
     p.add_argument("--methods", default=None,
                    help="comma-separated subset of the table's methods (default: all)")
     p.add_argument("--summary", action="store_true", help="print mean +- std and exit")

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from causalkit.errors import CausalKitError
+from causalkit.errors import CausalKitError, DataError
 from causalkit.io import atomic_write_text, load_torch
 from causalkit.precision import bf16_is_native, check_precision
 from generators.base import default_device
@@ -214,12 +214,19 @@ class ClassifierSection(Section):
 
 @dataclass
 class EvaluationSection(Section):
-    """What the classifiers are scored on: their training images and the OOD split."""
+    """What the classifiers are scored on: their training images, the OOD split and, for
+    Wildlife, the same OOD digits under textures never trained on
+    (:mod:`causalkit.datasets.texture_sets`: ``photos``, ``photos:object``, ...)."""
 
     n_ood: int | None = None  # OOD test images (null = the whole split)
+    texture_ood: tuple[str, ...] = ()
 
     def validate(self) -> None:
+        from causalkit.datasets.texture_sets import check_texture_spec
+
         _positive("evaluation.n_ood", self.n_ood)
+        for spec in self.texture_ood:
+            check_texture_spec(spec)
 
 
 def _positive(name: str, value: int | None) -> None:
@@ -245,7 +252,8 @@ FLAGS = {
     "schedule": "classifier.schedule", "shift": "classifier.shift",
     "cgn_aux_weight": "classifier.aux_weight", "irm_penalty": "classifier.irm_penalty",
     "classifier_protocol": "classifier.protocol",
-    "n_ood": "evaluation.n_ood", "seed": "seed", "precision": "precision",
+    "n_ood": "evaluation.n_ood", "texture_ood": "evaluation.texture_ood",
+    "seed": "seed", "precision": "precision",
 }
 
 
@@ -304,6 +312,14 @@ class CGNMnistConfig(ExperimentConfig):
             raise CausalKitError("abducted counterfactuals need a CGN trained here with an "
                                  "encoder (--cgn train with the 'fast' recipe); use "
                                  "counterfactuals='prior' for the official weights")
+        if self.evaluation.texture_ood and self.data.variant != "wildlife":
+            raise CausalKitError("evaluation.texture_ood scores Wildlife MNIST under unseen "
+                                 f"textures; {self.data.variant} has none: leave it empty")
+        if (any(":" in t for t in self.evaluation.texture_ood)
+                and self.data.textures is None):
+            raise CausalKitError("evaluation.texture_ood NAME:object / NAME:background keep "
+                                 "the training textures for one role and need them as a "
+                                 "folder: set data.textures (--textures DIR)")
         uses = self.counterfactuals.needs_abduction
         if uses and not self.abducts:
             raise CausalKitError(f"{' and '.join(uses)}: these work from the training "
@@ -377,6 +393,7 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
     the results dict (config, per-method accuracies, stage times, peak memory).
     """
     from causalkit.datasets import build_split
+    from causalkit.datasets.texture_sets import texture_set_folder
 
     config.validate()
     data, gen_cfg, cfs, clf = (config.data, config.generator, config.counterfactuals,
@@ -398,6 +415,16 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
     common = dict(source=data.source, textures=textures, rendering=data.rendering)
     train = build_split(name, "train", rho=1.0, seed=seed, n=data.n_train, **common)
     ood = build_split(name, "ood", seed=seed, n=config.evaluation.n_ood, **common)
+    texture_ood, texture_skipped = {}, {}
+    for spec in config.evaluation.texture_ood:
+        try:
+            folder = texture_set_folder(spec, training=textures)
+        except DataError as exc:  # e.g. scikit-image, whose photos they are, is absent
+            texture_skipped[spec] = str(exc)
+            _log(f"texture-OOD set {spec} skipped: {exc}", True)
+            continue
+        texture_ood[spec] = build_split(name, "ood", seed=seed, n=config.evaluation.n_ood,
+                                        **(common | {"textures": folder}))
     envs: dict[str, list[Any]] = {}
     for method, rhos in IRM_RHOS.items():
         if method in clf.methods:
@@ -505,6 +532,9 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
                "ood": accuracy(model, ood.images, ood.labels)}
         if spec.objective == "cgn-heads":
             row["ood_mean_heads"] = accuracy(model, ood.images, ood.labels, head=None)
+        if texture_ood:
+            row["ood_textures"] = {t: accuracy(model, d.images, d.labels)
+                                   for t, d in texture_ood.items()}
         row["seconds"] = round(time.perf_counter() - ts, 2)
         results[method] = row
         _log(f"{method}: train {row['train']:.3f}  ood {row['ood']:.3f}", progress)
@@ -517,6 +547,7 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
         "n_train": len(train), "n_ood": len(ood),
         "counterfactual_noise": noise,
         "results": results,
+        **({"texture_ood_skipped": texture_skipped} if texture_skipped else {}),
         "seconds": {k: round(v, 2) for k, v in times.items()},
         "seconds_total": round(sum(times.values()), 2),
         "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
@@ -540,12 +571,16 @@ def format_results(record: dict[str, Any]) -> str:
     noise = record.get("counterfactual_noise", "prior")
     lines = [f"{record['variant']} MNIST ({record['source']}; CGN: "
              f"{config_of_record(record)['cgn']}, "
-             f"{noise} noise)",
-             f"{'method':<14} {'train %':>8} {'ood %':>8} {'ood mean-heads %':>17}"]
+             f"{noise} noise)"]
+    sets = list(next(iter(record["results"].values()), {}).get("ood_textures", {}))
+    lines.append(f"{'method':<14} {'train %':>8} {'ood %':>8} {'ood mean-heads %':>17}"
+                 + "".join(f" {'ood ' + t + ' %':>{max(len(t) + 6, 10)}}" for t in sets))
     for method, row in record["results"].items():
         mh = f"{100 * row['ood_mean_heads']:.1f}" if "ood_mean_heads" in row else "-"
         lines.append(f"{method:<14} {100 * row['train']:>8.1f} {100 * row['ood']:>8.1f} "
-                     f"{mh:>17}")
+                     f"{mh:>17}"
+                     + "".join(f" {100 * row['ood_textures'][t]:>{max(len(t) + 6, 10)}.1f}"
+                               for t in sets))
     secs = ", ".join(f"{k} {v:.0f}s" for k, v in record["seconds"].items())
     lines.append(f"wall time: {secs}; total {record['seconds_total']:.0f}s "
                  f"(process CPU {record.get('cpu_seconds_total', 0):.0f}s); "

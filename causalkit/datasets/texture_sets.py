@@ -1,0 +1,142 @@
+"""Texture sets that Wildlife MNIST never trains on: its texture-OOD benchmark.
+
+Wildlife MNIST's OOD split (:func:`~causalkit.datasets.build_split`, ``split="ood"``)
+draws each digit's object and background texture independently of the label, but from
+the same ten object and ten background textures the training split uses. A classifier
+that learned "any of these ten textures, in any combination" passes it without
+recognising shapes. The sets here hold textures from a photo source disjoint from
+training, in the layout :func:`~causalkit.datasets.textures.load_texture_folder` reads
+(``object/k_*.png``, ``background/k_*.png``), so that the same rendering code (the
+project's geometry, its 32x32 patches of 150x150 textures) draws the same test digits
+with unseen textures:
+
+``photos``
+    Colour photographs from scikit-image's and matplotlib's sample data: objects from
+    five photos, backgrounds from five others (two crops each).
+``photos-gray``
+    Grey-level texture photographs (brick, grass, gravel, ...) from scikit-image:
+    texture without colour, objects and backgrounds from disjoint images.
+
+A spec ``NAME:object`` (``NAME:background``) replaces only the object (background)
+textures and keeps the training ones for the other role, which tells the two effects
+apart. :func:`texture_set_folder` writes a set once under
+``data_home()/texture_sets/`` and returns the folder for ``textures=``.
+
+No setting of any model is chosen on these sets: they are for reporting only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from causalkit.errors import DataError
+
+__all__ = ["TEXTURE_SETS", "texture_set_folder", "check_texture_spec"]
+
+# (image, top, left, side): a square crop (see _crop), two disjoint ones per photo
+_Crop = tuple[str, float, float, float]
+_A, _B = (0.0, 0.0, 0.5), (1.0, 1.0, 0.5)
+TEXTURE_SETS: dict[str, dict[str, list[_Crop]]] = {
+    "photos": {
+        "object": [(n, *c) for n in ("astronaut", "chelsea", "coffee", "rocket", "retina")
+                   for c in (_A, _B)],
+        "background": [(n, *c) for n in ("hubble_deep_field", "ihc", "motorcycle_left",
+                                         "grace_hopper", "color") for c in (_A, _B)],
+    },
+    "photos-gray": {
+        "object": [(n, *c) for n in ("brick", "grass", "gravel", "moon", "coins")
+                   for c in (_A, _B)],
+        "background": [(n, *c) for n in ("camera", "page", "text", "cell", "clock_motion")
+                       for c in (_A, _B)],
+    },
+}
+_ROLES = ("object", "background")
+
+
+def check_texture_spec(spec: str) -> tuple[str, tuple[str, ...]]:
+    """``"photos"`` -> ``("photos", ("object", "background"))``; ``"photos:object"`` ->
+    ``("photos", ("object",))``. Raises :class:`DataError` for an unknown set or role."""
+    name, _, role = spec.partition(":")
+    if name not in TEXTURE_SETS:
+        raise DataError(f"unknown texture set {name!r}; choose one of {sorted(TEXTURE_SETS)}")
+    if role and role not in _ROLES:
+        raise DataError(f"unknown texture role {role!r} in {spec!r}; use NAME, "
+                        "NAME:object or NAME:background")
+    return name, (role,) if role else _ROLES
+
+
+def _photo(name: str) -> np.ndarray:
+    from PIL import Image
+
+    if name == "grace_hopper":
+        import matplotlib
+
+        path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    else:
+        try:
+            import skimage
+        except ImportError:
+            raise DataError("the photo texture sets read scikit-image's sample photos; "
+                            "pip install scikit-image (or causalkit[test]), or pass a "
+                            "texture folder of your own") from None
+        folder = Path(skimage.__file__).parent / "data"
+        matches = sorted(folder.glob(f"{name}.*"))
+        if not matches:
+            raise DataError(f"scikit-image has no sample photo {name!r} in {folder}")
+        path = matches[0]
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _crop(image: np.ndarray, top: float, left: float, side: float) -> np.ndarray:
+    """A square of ``side`` times the shorter edge, placed at fractions ``top``/``left``
+    of the room left for it."""
+    h, w = image.shape[:2]
+    s = int(side * min(h, w))
+    y, x = int(top * (h - s)), int(left * (w - s))
+    return image[y:y + s, x:x + s]
+
+
+def texture_set_folder(spec: str, *, training: str | os.PathLike | None = None,
+                       root: str | os.PathLike | None = None) -> Path:
+    """The folder (``object/``, ``background/``) of texture set ``spec``, written once.
+
+    For ``NAME:object`` or ``NAME:background`` the other role's textures are copied
+    from ``training`` (the folder the model was trained with), which is then required.
+    """
+    from PIL import Image
+
+    from causalkit.datasets.mnist import data_home
+
+    name, roles = check_texture_spec(spec)
+    if len(roles) == 1 and training is None:
+        raise DataError(f"{spec!r} keeps the training textures for one role: pass the "
+                        "training texture folder (textures=...)")
+    base = Path(root) if root is not None else data_home() / "texture_sets"
+    tag = spec.replace(":", "-") + ("" if len(roles) == 2 else
+                                    "-" + Path(training).expanduser().resolve().name)
+    out = base / tag
+    if all((out / r).is_dir() and len(list((out / r).glob("*.png"))) == 10 for r in _ROLES):
+        return out
+    tmp = base / f".{tag}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for role in _ROLES:
+        (tmp / role).mkdir(parents=True)
+        if role in roles:
+            for k, (photo, top, left, side) in enumerate(TEXTURE_SETS[name][role]):
+                Image.fromarray(_crop(_photo(photo), top, left, side)).save(
+                    tmp / role / f"{k}_{photo}.png")
+        else:
+            src = Path(training).expanduser() / role
+            if not src.is_dir():
+                raise DataError(f"training texture folder {training} has no {role}/")
+            for f in sorted(src.iterdir()):
+                if f.name[:1].isdigit():
+                    shutil.copy(f, tmp / role / f.name)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
