@@ -46,6 +46,7 @@ from analysis.imagesets import ImageSet, load_image_set, resize
 from analysis.sources import InterventionSource, resolve_source
 from causalkit.errors import CausalKitError
 from causalkit.io import load_torch
+from causalkit.weights import as_state_dict, check_state_dict
 from generators.images import to_float
 
 __all__ = ["NuisanceRegressor", "FittedRegressor", "train_regressor", "predict_nuisances",
@@ -220,14 +221,23 @@ def load_regressor(path: str | Any, *, source: str | None = None) -> FittedRegre
     With ``source``, refuse one trained on a different source (its outputs would mean
     other nuisances).
     """
+    obj = load_torch(path, what="regressor file")
+    fix = "delete it to retrain, or pass another --regressor path"
     try:
-        obj = load_torch(path)
         meta = obj["meta"]
         model = NuisanceRegressor(len(meta["z_names"]), width=int(meta["width"]))
-        model.load_state_dict(obj["state_dict"], strict=True)
-    except (KeyError, RuntimeError, TypeError, EOFError) as exc:
-        raise CausalKitError(f"{path} is not a nuisance regressor saved by causalkit "
-                             f"({exc}); delete it to retrain") from None
+        for key in ("z_mean", "z_std", "r2_per_dim"):
+            if not isinstance(obj[key], torch.Tensor):
+                raise TypeError(key)
+        for key in ("input_size", "r2", "n_train", "seconds", "history", "source"):
+            meta[key]  # noqa: B018 - every field the reader needs must be there
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise CausalKitError(f"{path} is not a nuisance regressor saved by causalkit; "
+                             f"{fix}") from None
+    state = as_state_dict(obj["state_dict"], source=str(path))
+    check_state_dict(model, state, source=str(path), what="the nuisance regressor of its "
+                     "metadata", hint=f"The file is damaged: {fix}.")
+    model.load_state_dict(state, strict=True)
     if source is not None and meta["source"] and meta["source"] != source:
         raise CausalKitError(f"{path} was trained on {meta['source']!r}, not {source!r}; "
                              "use another --regressor path or delete it")

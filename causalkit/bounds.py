@@ -283,14 +283,17 @@ def estimate_bounds(table: Mapping[str, np.ndarray], treatment: str, outcome: st
     xs, ys = np.asarray(table[treatment]), np.asarray(table[outcome])
     w = np.ones(len(xs)) if weights is None else np.asarray(weights, dtype=float)
     if np.any(w < 0) or not np.all(np.isfinite(w)):
-        raise CausalKitError("counts/probabilities must be finite and non-negative")
+        raise CausalKitError("counts/probabilities must be finite and non-negative; fix "
+                             "the negative, NaN or infinite weights")
     if not counts and np.any(w > 1 + _EPS):
         raise CausalKitError("probabilities must lie in [0, 1]; use a count column for counts")
     total = float(w.sum())
     if total <= 0:
-        raise CausalKitError("the table is empty (total weight 0)")
+        raise CausalKitError("the table is empty (total weight 0); give it rows with "
+                             "positive counts or probabilities")
     if not counts and abs(total - 1.0) > 1e-6:
-        raise CausalKitError(f"probabilities sum to {total:.6g}, not 1")
+        raise CausalKitError(f"probabilities sum to {total:.6g}, not 1; normalise them or "
+                             "use a count column")
     is_x = xs.astype(str) == str(x)
     is_y = ys.astype(str) == str(y)
     k_xy, k_xny = float(w[is_x & is_y].sum()), float(w[is_x & ~is_y].sum())
@@ -482,6 +485,12 @@ def table_bounds(observational: Table, treatment: str, outcome: str, *,
     list of CellBounds
         One per ``(x, y)``, ``x`` varying slowest.
     """
+    if treatment == outcome:
+        raise CausalKitError(f"treatment and outcome are the same column {treatment!r}; "
+                             "pass different --treatment and --outcome columns")
+    if set(nuisances) & {treatment, outcome}:
+        raise CausalKitError(f"nuisance column(s) {sorted(set(nuisances) & {treatment, outcome})}"
+                             " are the treatment or the outcome; name other --nuisance columns")
     observational.require(treatment, outcome)
     if interventional is not None:
         interventional.require(treatment, outcome, *nuisances)

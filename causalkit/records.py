@@ -84,8 +84,9 @@ def file_digest(path: str | os.PathLike, n: int = 12) -> str:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path} not found; pass the path of an existing file (e.g. a "
-                        "small-GAN folder's generator.pt)")
+        what = "a folder, not a file" if path.is_dir() else "not found"
+        raise DataError(f"no such file: {path} ({what}); pass the path of an existing file "
+                        "(e.g. a small-GAN folder's generator.pt)")
     return hashlib.sha256(path.read_bytes()).hexdigest()[:n]
 
 

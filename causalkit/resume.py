@@ -8,6 +8,10 @@ holds the run's settings (a dict, or a JSON string); a resume with other setting
 silently continue a different run, so :func:`load_checkpoint` refuses it with a
 :class:`~causalkit.errors.CausalKitError` that names the differing fields.
 
+Equal states give equal bytes: a run resumed after ``kill -9`` writes the checkpoint,
+byte for byte, that the uninterrupted run writes (strings are interned before pickling,
+so that the pickle's back-references do not depend on where a string came from).
+
 Comparison rules (:func:`config_diff`): fields missing from the saved config (added to
 the loop after the checkpoint was written) count as their ``defaults``; ``free`` fields
 (e.g. the run length, logging intervals) may change; both sides are compared after a
@@ -29,6 +33,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -75,12 +81,33 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     if "config" not in state:
         raise CausalKitError("a checkpoint state needs its run's settings under 'config'; "
                              "add config=asdict(...) to the state")
-    return save_torch(path, dict(state))
+    return save_torch(path, _canonical(dict(state)))
+
+
+def _canonical(obj: Any) -> Any:
+    # Pickle writes a string once and refers back to it when the *same object* recurs.
+    # A resumed loop holds strings read from its checkpoint (other objects than the
+    # literals of a fresh run), so equal states would pickle to different bytes; with
+    # every string interned, equal states give equal bytes.
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if isinstance(obj, dict):
+        copy = type(obj)() if isinstance(obj, OrderedDict) else {}
+        for k, v in obj.items():
+            copy[_canonical(k)] = _canonical(v)
+        if hasattr(obj, "_metadata"):  # a module's state dict: keep its version records
+            copy._metadata = _canonical(obj._metadata)  # type: ignore[attr-defined]
+        return copy
+    if isinstance(obj, list):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_canonical(v) for v in obj)
+    return obj
 
 
 def load_checkpoint(path: str | os.PathLike, *, config: Mapping[str, Any] | str, what: str,
                     defaults: Mapping[str, Any] | None = None, free: Iterable[str] = (),
-                    hint: str = "") -> dict[str, Any] | None:
+                    hint: str = "", keys: Iterable[str] = ()) -> dict[str, Any] | None:
     """The state saved at ``path`` (``None`` when there is no file), if its settings match.
 
     Parameters
@@ -95,20 +122,28 @@ def load_checkpoint(path: str | os.PathLike, *, config: Mapping[str, Any] | str,
         See :func:`config_diff`.
     hint
         Appended to the refusal in parentheses, e.g. which fields may change.
+    keys
+        Entries the loop needs in the state (e.g. ``("model", "step")``).
 
     Raises
     ------
     CausalKitError
-        The saved settings differ from ``config`` (the message lists the fields), or the
-        file holds no ``"config"``.
+        The saved settings differ from ``config`` (the message lists the fields); the
+        file is no checkpoint (not torch, truncated by a kill outside an atomic write,
+        a pickled object, no ``"config"`` or one of ``keys`` missing).
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         return None
-    state = load_torch(path)
+    fix = "delete it to start the run over, or use a new --out folder"
+    state = load_torch(path, what="checkpoint", fix=fix)
     if not isinstance(state, dict) or "config" not in state:
         raise CausalKitError(f"{path} is not a training checkpoint (no saved config); use a "
                              "new --out folder or delete the file")
+    lacking = [k for k in keys if k not in state]
+    if lacking:
+        raise CausalKitError(f"checkpoint {path} lacks {', '.join(lacking)}; it was not "
+                             f"written by this loop: {fix}")
     diff = config_diff(state["config"], config, defaults=defaults, free=free)
     if diff:
         fields = ", ".join(f"{k} saved {a!r}, now {b!r}" for k, (a, b) in diff.items())

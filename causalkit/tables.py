@@ -3,22 +3,31 @@
 A CSV file holds one column per variable. A column named ``count`` (or ``n``) makes each
 row a cell of a count table; a column named ``p`` (or ``prob``, ``probability``) makes it
 a probability table. Without either, each row is one sample.
+
+Every cell must hold a value: a blank cell or a missing-value marker (``nan``, ``NA``,
+``null`` ...) is refused with its row and column, since a bound computed around missing
+data would silently be a bound on another distribution. A file that is not UTF-8 text
+(an image or an archive passed by mistake) is refused as such.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from causalkit.errors import DataError
+from causalkit.io import read_text
 
 __all__ = ["Table", "read_table"]
 
 COUNT_COLUMNS = ("count", "n")
 PROB_COLUMNS = ("p", "prob", "probability")
+#: Cell values that mean "no value" (compared in lower case).
+MISSING = frozenset({"", "nan", "na", "n/a", "null", "none", "?"})
 
 
 @dataclass
@@ -50,13 +59,21 @@ def read_table(path: str | Path) -> Table:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {str(path)!r} does not exist; check the path")
-    with path.open(newline="") as fh:
-        reader = csv.reader(fh)
+    text = read_text(path, what="data file", fix="pass a CSV with a header row and one "
+                     "column per variable")
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
             raise DataError(f"{path}: the file is empty; it needs a header row") from None
         rows = [r for r in reader if r]
+    except csv.Error as exc:
+        raise DataError(f"{path} is not a readable CSV file ({exc}); check its quoting and "
+                        "delimiters") from None
+    if any(not h for h in header):
+        raise DataError(f"{path}: the header row {header} has a blank column name; name "
+                        "every column")
     if len(set(header)) != len(header):
         raise DataError(f"{path}: duplicate column names in header {header}")
     bad = [i + 2 for i, r in enumerate(rows) if len(r) != len(header)]
@@ -65,6 +82,14 @@ def read_table(path: str | Path) -> Table:
                         f"the header ({len(header)})")
     cols = {h: np.array([r[i].strip() for r in rows], dtype=object)
             for i, h in enumerate(header)}
+    for h, values in cols.items():
+        missing = [i for i, v in enumerate(values) if v.lower() in MISSING]
+        if missing:
+            shown = ", ".join(str(i + 2) for i in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise DataError(f"{path}: column {h!r} has {len(missing)} blank or missing "
+                            f"cell(s) (line {shown}{more}); fill them in or drop those "
+                            "rows")
     weight_col = next((c for c in COUNT_COLUMNS + PROB_COLUMNS if c in cols), None)
     weights = None
     counts = True

@@ -11,17 +11,25 @@ message format::
     (model wants (8, 10)). HINT
 
 Each list shows at most :data:`LIST_LIMIT` keys, then ``... and N more``.
+
+:func:`as_state_dict` checks that what a file held is a state dict at all (a mapping of
+names to tensors), and :func:`load_weights` is the whole path from a file to a model:
+:func:`causalkit.io.load_torch` (one-line errors for missing, foreign, truncated and
+pickled files), :func:`as_state_dict`, :func:`check_state_dict` and a strict
+``load_state_dict``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from causalkit.errors import WeightsMismatchError
+from causalkit.errors import DataError, WeightsMismatchError
 
-__all__ = ["StateDictMismatch", "compare_state_dict", "check_state_dict", "LIST_LIMIT"]
+__all__ = ["StateDictMismatch", "compare_state_dict", "check_state_dict", "as_state_dict",
+           "load_weights", "LIST_LIMIT"]
 
 #: Keys shown per list in a :class:`~causalkit.errors.WeightsMismatchError` message.
 LIST_LIMIT = 12
@@ -95,3 +103,47 @@ def check_state_dict(model: Any, state: Mapping[str, Any], *, source: str,
     text = hint(report) if callable(hint) else hint
     raise WeightsMismatchError(f"weights in {source} do not match {what}: {report}."
                                + (f" {text}" if text else ""))
+
+
+def as_state_dict(obj: Any, *, source: str, key: str | None = None) -> dict[str, Any]:
+    """``obj`` (or ``obj[key]``) as a state dict: a mapping of string names to tensors.
+
+    Raises :class:`~causalkit.errors.DataError` naming ``source`` when it is something
+    else (a list, a number, a dict of dicts, a checkpoint without ``key``).
+    """
+    import torch
+
+    if key is not None:
+        if not isinstance(obj, Mapping) or key not in obj:
+            raise DataError(f"{source} holds no {key!r} entry; pass a file written for this "
+                            "model")
+        obj = obj[key]
+    if not isinstance(obj, Mapping):
+        raise DataError(f"{source} holds a {type(obj).__name__}, not a state dict (names "
+                        "to tensors); pass a file saved with torch.save(model.state_dict())")
+    bad = [str(k) for k, v in obj.items() if not isinstance(k, str)
+           or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise DataError(f"{source} is not a state dict: {len(bad)} entries are not tensors "
+                        f"({_listing(bad, 5)}); pass a file saved with "
+                        "torch.save(model.state_dict())")
+    return dict(obj)
+
+
+def load_weights(model: Any, path: str | os.PathLike, *, what: str = "the model",
+                 hint: str | Callable[[StateDictMismatch], str] = "",
+                 key: str | None = None) -> dict[str, Any]:
+    """Load the state dict in ``path`` (or under ``key`` in it) into ``model``, strictly.
+
+    Every failure is one :class:`~causalkit.errors.DataError` line: the file's own
+    problems from :func:`causalkit.io.load_torch`, a content that is no state dict
+    (:func:`as_state_dict`), and mismatched keys or shapes
+    (:class:`~causalkit.errors.WeightsMismatchError`, with ``what`` and ``hint`` as in
+    :func:`check_state_dict`). Returns the state dict.
+    """
+    from causalkit.io import load_torch
+
+    state = as_state_dict(load_torch(path, what="weights file"), source=str(path), key=key)
+    check_state_dict(model, state, source=str(path), what=what, hint=hint)
+    model.load_state_dict(state, strict=True)
+    return state

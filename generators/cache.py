@@ -125,7 +125,14 @@ def cached_file(url: str, dest: str | os.PathLike, *, sha256: str | None = None,
     dest = Path(dest)
     record = _record(dest)
     if dest.exists() and record.exists():
-        want_hash, _, want_size = record.read_text().strip().partition("  ")
+        try:
+            want_hash, _, want_size = record.read_text(encoding="utf-8").strip().partition(
+                "  ")
+            if want_size:
+                int(want_size)
+        except (UnicodeDecodeError, ValueError):
+            raise DataError(f"cache record {record} is damaged; delete it and {dest} to "
+                            "download the file again") from None
         if want_size and dest.stat().st_size != int(want_size):
             raise DataError(f"cached file {dest} has {dest.stat().st_size} bytes, its "
                             f"record says {want_size}; delete {dest} and {record} to "

@@ -26,12 +26,31 @@ Every :class:`Directions` carries per-direction standard deviations ``stds``: th
 of the latent coordinate ``z . u_j`` over the fitting samples (latent units, the units of
 an intervention offset). :meth:`Directions.ranges` turns them into the offset ranges
 ``r_j`` of a :class:`~causalkit.interventions.LatentStrategy`.
+
+**Which directions a saved file holds.** A directions file in a run folder is a cache:
+a rerun reads it instead of fitting again. It must then belong to the same request, or
+the rerun would silently move along another generator's directions. Each saved
+:class:`Directions` therefore carries a ``key`` (:func:`directions_key`): the SHA-256 of
+the generator's weights (:func:`generator_digest`), the layer, the number of directions
+asked for, how they were fitted and with which settings, or the digest of the file they
+were given as. A reader reuses a file only when its key equals the key of its own
+request (:meth:`Directions.matches`).
+
+**Determinism.** The regression of step 3 is solved with the SVD-based ``gelsd``
+driver of ``torch.linalg.lstsq``. When a layer is asked for more directions than the
+rank of its part of ``z`` (a hierarchical latent whose layer sees only a chunk of
+``z``), the normal equations are singular, and the default ``gelsy`` driver (a
+pivoted QR) returned different minimum-norm solutions in different processes; ``gelsd``
+returns the same bytes every time.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +71,8 @@ from generators.base import (
 
 __all__ = ["Directions", "fit_pca_directions", "shortcut_directions", "subspace_overlap",
            "interleave_directions", "fit_layerwise_directions", "default_directions",
-           "RANGE_FACTOR", "DEFAULT_LAYER", "LAYERWISE_K"]
+           "generator_digest", "directions_key", "RANGE_FACTOR", "DEFAULT_LAYER",
+           "LAYERWISE_K"]
 
 DEFAULT_LAYER = "generator.gen_z"
 #: ``r_j = RANGE_FACTOR * std_j``: offsets up to two standard deviations of the latent
@@ -77,6 +97,9 @@ class Directions:
         ``(k,)`` variance of the hooked layer's activations along each principal axis.
     layer, method, fit_truncation, n_samples
         How they were obtained (``method`` is ``"pca"`` or ``"shortcut"``).
+    key
+        What made them (:func:`directions_key`); ``""`` when unknown (files written
+        before keys, directions built by hand).
     """
 
     components: np.ndarray
@@ -87,6 +110,7 @@ class Directions:
     fit_truncation: float = 1.0
     n_samples: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
 
     def __post_init__(self) -> None:
         self.components = np.asarray(self.components, dtype=np.float32)
@@ -119,7 +143,7 @@ class Directions:
                                  "stored; fit at least that many or lower k in the strategy")
         return Directions(self.components[:k], self.stds[:k], self.explained_variance[:k],
                           self.layer, self.method, self.fit_truncation, self.n_samples,
-                          dict(self.extra))
+                          dict(self.extra), self.key)
 
     def ranges(self, factor: float = RANGE_FACTOR) -> np.ndarray:
         """Offset ranges ``r_j = factor * std_j`` (see :data:`RANGE_FACTOR`)."""
@@ -131,8 +155,12 @@ class Directions:
                       explained_variance=self.explained_variance,
                       layer=np.array(self.layer), method=np.array(self.method),
                       fit_truncation=np.array(self.fit_truncation),
-                      n_samples=np.array(self.n_samples))
+                      n_samples=np.array(self.n_samples), key=np.array(self.key))
         return atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+    def matches(self, key: str) -> bool:
+        """True when these directions were made by the request ``key`` describes."""
+        return bool(self.key) and self.key == key
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Directions:
@@ -144,11 +172,14 @@ class Directions:
             with data:
                 return cls(data["components"], data["stds"], data["explained_variance"],
                            str(data["layer"]), str(data["method"]),
-                           float(data["fit_truncation"]), int(data["n_samples"]))
+                           float(data["fit_truncation"]), int(data["n_samples"]),
+                           key=str(data["key"]) if "key" in data.files else "")
         except FileNotFoundError:
             raise
-        except (KeyError, ValueError, OSError) as exc:
-            raise DataError(f"{path} is not a directions file ({exc}); create one with "
+        except (KeyError, ValueError, OSError, EOFError, TypeError,
+                zipfile.BadZipFile) as exc:
+            why = " ".join(str(exc).split())[:120]
+            raise DataError(f"{path} is not a directions file ({why}); create one with "
                             "Directions.save or `causalkit generate`") from None
 
 
@@ -271,7 +302,9 @@ def fit_pca_directions(gen: ConditionalGenerator, *, k: int | None = None,
         ctz += coords.T @ zc
         ztz += zc.T @ zc
         seen += z.shape[0]
-    b = torch.linalg.lstsq(ctc, ctz).solution  # (k, z_dim)
+    # gelsd (SVD): the same minimum-norm solution in every process, also when ctc is
+    # singular (more directions than the rank of the layer's part of z)
+    b = torch.linalg.lstsq(ctc, ctz, driver="gelsd").solution  # (k, z_dim)
     u = _fix_signs((b / b.norm(dim=1, keepdim=True)).numpy())
     u_t = torch.from_numpy(u)
     stds = torch.sqrt(torch.einsum("kd,de,ke->k", u_t, ztz, u_t) / seen).numpy()
@@ -375,6 +408,46 @@ def default_directions(gen: ConditionalGenerator, *, k: int,
     if hasattr(gen, "z_weight"):
         return shortcut_directions(gen)
     return fit_pca_directions(gen, k=min(gen.z_dim, k))
+
+
+def generator_digest(gen: ConditionalGenerator) -> str:
+    """SHA-256 of a generator's weights: every tensor of its state dict (names, dtypes,
+    shapes and bytes), so two generators with the same digest compute the same images."""
+    h = hashlib.sha256()
+    for name, tensor in gen.module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _fit_defaults() -> dict[str, Any]:
+    # the settings a default fit runs with: a change of them makes old files stale;
+    # "regression" names the solver of step 3, whose driver changes rank-deficient fits
+    import inspect
+
+    params = inspect.signature(fit_pca_directions).parameters
+    defaults = {name: params[name].default
+                for name in ("n_samples", "batch_size", "truncation", "seed")}
+    return {**defaults, "layerwise_k": LAYERWISE_K, "regression": "lstsq-gelsd"}
+
+
+def directions_key(gen: ConditionalGenerator, *, k: int, layer: str | None = None,
+                   fit: str = "auto", given: str | os.PathLike | None = None,
+                   settings: Mapping[str, Any] | None = None) -> str:
+    """The key of a request for directions: what a saved file must have been made by.
+
+    ``k`` is the number of directions the strategy moves along, ``layer`` and ``fit`` as
+    in :func:`generators.sampling.make_sampler`; ``given`` a directions file passed in
+    (its bytes' digest enters the key); ``settings`` any other fit setting.
+    """
+    from causalkit.records import file_digest
+
+    request = dict(generator=generator_digest(gen), k=int(k), layer=layer, fit=fit,
+                   given=file_digest(given, 64) if given is not None else None,
+                   fit_defaults=_fit_defaults(), **dict(settings or {}))
+    text = json.dumps(request, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def subspace_overlap(a: Directions | np.ndarray, b: Directions | np.ndarray) -> float:

@@ -46,8 +46,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from causalkit.errors import CausalKitError, DataError
-from causalkit.io import atomic_write, atomic_write_text, load_torch
-from causalkit.weights import check_state_dict
+from causalkit.io import atomic_write, atomic_write_text, read_json
+from causalkit.weights import load_weights
 from generators.base import ConditionalGenerator, default_device
 
 __all__ = ["SmallGANConfig", "SmallGANNet", "SmallGANGenerator", "build_small_gan",
@@ -322,21 +322,19 @@ def load_small_gan(folder: str | os.PathLike, *,
         if not p.is_file():
             raise DataError(f"{p} not found: a small-GAN directory holds {CONFIG_NAME} and "
                             f"{WEIGHTS_NAME} (train one with generators.small_gan_train)")
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(f"{cfg_path} is not valid JSON ({e})") from None
+    fix = "save the generator again with save_small_gan (or retrain it)"
+    cfg = read_json(cfg_path, what="small-GAN config", fix=fix)
     if cfg.pop("model", "small-gan") != "small-gan":
-        raise DataError(f"{cfg_path} does not describe a small GAN")
+        raise DataError(f"{cfg_path} does not describe a small GAN; pass a folder written "
+                        "by save_small_gan")
     cfg.pop("provenance", None)
-    config = SmallGANConfig.from_dict(cfg)
-    state = load_torch(w_path)
-    if not isinstance(state, dict):
-        raise DataError(f"{w_path} does not hold a state dict")
-    net = SmallGANNet(config)
-    check_state_dict(net, state, source=str(w_path),
-                     hint="Check that config.json belongs to these weights.")
-    net.load_state_dict(state, strict=True)
+    try:
+        config = SmallGANConfig.from_dict(cfg)
+        net = SmallGANNet(config)
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        raise DataError(f"small-GAN config {cfg_path} is malformed "
+                        f"({' '.join(str(exc).split())}); {fix}") from None
+    load_weights(net, w_path, hint="Check that config.json belongs to these weights.")
     return SmallGANGenerator(net, name=f"small:{folder}", device=device)
 
 

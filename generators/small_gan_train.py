@@ -38,6 +38,7 @@ from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
 from causalkit.errors import CausalKitError, DataError
+from causalkit.logs import append_record, cut_log
 from causalkit.resume import load_checkpoint, save_checkpoint
 from generators.base import default_device, truncated_normal
 from generators.images import save_grid, to_float
@@ -254,6 +255,8 @@ def train_small_gan(images: torch.Tensor, labels: torch.Tensor, config: TrainCon
     end = config.iters if stop_after is None else min(config.iters, stop_after)
     bar = tqdm(range(start_it, end), initial=start_it, total=config.iters,
                disable=not progress, desc="small-gan", dynamic_ncols=True)
+    # the log ends where the checkpoint does: no iteration twice, no torn line
+    cut_log(out / "log.jsonl", start_it, key="iteration")
     log_fh = open(out / "log.jsonl", "a")
     it = start_it
     try:
@@ -295,8 +298,7 @@ def train_small_gan(images: torch.Tensor, labels: torch.Tensor, config: TrainCon
             if done % config.log_every == 0:
                 rec = {"iteration": done, **last,
                        "seconds": round(time.perf_counter() - t0, 2)}
-                log_fh.write(json.dumps(rec) + "\n")
-                log_fh.flush()
+                append_record(log_fh, rec)
                 bar.set_postfix(d=f"{last['loss_d']:.3f}", g=f"{last['loss_g']:.3f}")
             if done % config.sample_every == 0:
                 preview = calibrate_batchnorm(copy.deepcopy(ema), seed=config.seed,

@@ -3,7 +3,7 @@
 Layout of ``out/``::
 
     generation.json          the run's settings; a rerun must match them
-    directions.npz           the directions used (interventional runs)
+    directions.npz           the directions used (interventional runs), with their key
     <class>/<index>.png      ImageFolder layout; class folders are zero-padded numbers
     labels.csv               file, label, offset_0 .. offset_{k-1}
     latents.npz              files, labels, offsets (n, k), z (n, z_dim), z_star (n, z_dim)
@@ -15,6 +15,12 @@ generated in a first run or after a crash. Every PNG is written atomically, and 
 record (with the byte size of each PNG) is written last: a shard counts as done only when
 its record exists and its files have the recorded sizes. A killed run is resumed by
 running the same command again.
+
+Nothing is written before every setting is checked: the counts, the output folder
+(:func:`causalkit.io.check_out_dir`) and, in a folder that holds a run already, its
+``generation.json``. The manifest records the key of the directions
+(:func:`generators.directions.directions_key`), so a rerun whose directions differ (another
+generator, layer or fit) is refused instead of mixing two runs' images in one folder.
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ import torch
 from PIL import Image
 
 from causalkit.errors import CausalKitError
-from causalkit.io import atomic_write, atomic_write_bytes, atomic_write_text
+from causalkit.io import atomic_write, atomic_write_bytes, atomic_write_text, check_out_dir
 from causalkit.resume import config_diff
 from generators.base import ConditionalGenerator, as_label_list
+from generators.directions import Directions
 from generators.images import to_uint8
 from generators.strategies import InterventionSampler
 
@@ -74,8 +81,8 @@ def _shard_done(out: Path, record: Path) -> bool:
 def write_generated(generator: ConditionalGenerator, sampler: InterventionSampler,
                     out: str | Path, *, per_class: int, classes: Sequence[int] | None = None,
                     seed: int = 0, shard_size: int = 1000, batch_size: int = 64,
-                    progress: bool = True, settings: dict[str, Any] | None = None
-                    ) -> dict[str, Any]:
+                    progress: bool = True, settings: dict[str, Any] | None = None,
+                    directions: Directions | None = None) -> dict[str, Any]:
     """Generate ``per_class`` images for each class into ``out`` (resumable).
 
     Parameters
@@ -98,6 +105,9 @@ def write_generated(generator: ConditionalGenerator, sampler: InterventionSample
         tqdm progress bar on stderr.
     settings
         Extra settings recorded in ``generation.json`` and checked on resume.
+    directions
+        The directions ``sampler`` moves along, saved as ``directions.npz`` (after the
+        checks) so that a rerun can reuse them; their ``key`` enters the manifest.
 
     Returns
     -------
@@ -106,10 +116,13 @@ def write_generated(generator: ConditionalGenerator, sampler: InterventionSample
     """
     from tqdm.auto import tqdm
 
-    out = Path(out)
+    out = check_out_dir(out)
     labels_list = as_label_list(classes, generator.num_classes)
-    if per_class < 1 or shard_size < 1 or batch_size < 1:
-        raise CausalKitError("per_class, shard_size and batch_size must be >= 1")
+    for name, value in (("per_class", per_class), ("shard_size", shard_size),
+                        ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CausalKitError(f"{name} must be an integer >= 1, got {value!r}; pass a "
+                                 "positive count")
     total = per_class * len(labels_list)
     k = sampler.num_offsets
     # The full strategy (str() omits per_sample and centered, which change the images).
@@ -119,13 +132,33 @@ def write_generated(generator: ConditionalGenerator, sampler: InterventionSample
                     strategy_fields=strategy, classes=labels_list,
                     per_class=per_class, seed=seed, shard_size=shard_size,
                     z_dim=generator.z_dim, num_offsets=k)
+    if directions is not None:
+        manifest["directions_key"] = directions.key
     man_path = out / "generation.json"
     if man_path.exists():
-        diff = sorted(config_diff(json.loads(man_path.read_text()), manifest))
+        try:
+            saved = json.loads(man_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise CausalKitError(f"{man_path} is damaged (not JSON); use a new --out folder "
+                                 "or delete it") from None
+        diff = sorted(config_diff(saved, manifest)) if isinstance(saved, dict) else ["all"]
         if diff:
             raise CausalKitError(f"{out} holds a generation run with other settings "
                                  f"(differs in {diff}); use a new --out folder or delete it")
-    else:
+    elif out.exists() and (out / ".shards").exists():
+        raise CausalKitError(f"{out} holds generated shards but no generation.json; use a "
+                             "new --out folder or delete it")
+    if directions is not None:
+        path = out / "directions.npz"
+        current = None
+        if path.exists():
+            try:
+                current = Directions.load(path)
+            except CausalKitError:
+                current = None  # a damaged cache is refitted, never read
+        if current is None or not current.matches(directions.key):
+            directions.save(path)
+    if not man_path.exists():
         atomic_write_text(man_path, json.dumps(manifest, indent=2) + "\n")
     for stale in out.rglob(".*.tmp"):  # left behind by a killed run
         stale.unlink()

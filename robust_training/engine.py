@@ -47,12 +47,14 @@ import torch
 from torch import nn
 
 import robust_training.objectives_genint  # noqa: F401 - registers GenInt & baselines
+from causalkit.devices import resolve_device
 from causalkit.errors import CausalKitError, DataError
-from causalkit.io import atomic_write_text, load_torch, save_torch
+from causalkit.io import atomic_write_text, read_json, save_torch
+from causalkit.logs import append_record, cut_log
 from causalkit.precision import autocast as precision_autocast
 from causalkit.precision import check_precision
 from causalkit.resume import load_checkpoint, save_checkpoint
-from causalkit.weights import check_state_dict
+from causalkit.weights import load_weights
 from generators.base import default_device
 from generators.images import to_float
 from robust_training.models import build_model
@@ -210,17 +212,27 @@ def save_model(model: nn.Module, folder: str | os.PathLike, meta: dict[str, Any]
 def load_model(folder: str | os.PathLike, device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild a model saved by :func:`fit` (strict keys, ``weights_only``)."""
     folder = Path(folder)
+    device = resolve_device(device)
     if not (folder / "model.json").is_file() or not (folder / "model.pt").is_file():
         raise DataError(f"{folder} is not a trained-model folder (model.json + model.pt); "
                         "train one with `causalkit train --out DIR`")
-    meta = json.loads((folder / "model.json").read_text())
-    model = build_model(meta["model"], tuple(meta["heads"]), width=meta.get("width", 64))
-    state = load_torch(folder / "model.pt")
-    check_state_dict(model, state, source=str(folder / "model.pt"),
-                     what=f"the {meta['model']} model of model.json",
-                     hint="Keep model.pt with the model.json it was written with, or retrain "
-                     "into a new --out folder.")
-    model.load_state_dict(state, strict=True)
+    fix = "retrain into a new --out folder, or restore the model.json the run wrote"
+    meta = read_json(folder / "model.json", what="model description", keys=("model", "heads"),
+                     fix=fix)
+    heads, width = meta["heads"], meta.get("width", 64)
+    if (not isinstance(meta["model"], str) or not isinstance(heads, list) or not heads
+            or not all(isinstance(h, str) for h in heads)
+            or not isinstance(width, int) or isinstance(width, bool) or width < 1):
+        raise DataError(f"model description {folder / 'model.json'} is malformed (needs a "
+                        "model name, a list of head names and a positive integer width); "
+                        + fix)
+    try:
+        model = build_model(meta["model"], tuple(heads), width=width)
+    except CausalKitError as exc:
+        raise DataError(f"model description {folder / 'model.json'}: {exc}") from None
+    load_weights(model, folder / "model.pt", what=f"the {meta['model']} model of model.json",
+                 hint="Keep model.pt with the model.json it was written with, or retrain "
+                 "into a new --out folder.")
     model.predict_head = meta.get("predict_head")  # type: ignore[attr-defined]
     return model.to(device).eval()
 
@@ -320,7 +332,9 @@ def fit(streams: MultiStream | Any, config: FitConfig, out: str | os.PathLike | 
     cfg_json = json.dumps(asdict(config), sort_keys=True)
     # a field added after the checkpoint was written counts as its default
     st = (load_checkpoint(ckpt, config=cfg_json, what="other settings",
-                          defaults=asdict(FitConfig())) if ckpt is not None else None)
+                          defaults=asdict(FitConfig()),
+                          keys=("model", "optimizer", "scaler", "step"))
+          if ckpt is not None else None)
     if st is not None:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
@@ -333,6 +347,8 @@ def fit(streams: MultiStream | Any, config: FitConfig, out: str | os.PathLike | 
     main = rank == 0
     if out_dir is not None and main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        # the log ends where the checkpoint does: no step twice, no torn line
+        cut_log(out_dir / "log.jsonl", start)
     log_fh = open(out_dir / "log.jsonl", "a") if (out_dir is not None and main) else None
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     t0, last = time.perf_counter(), {}
@@ -369,9 +385,8 @@ def fit(streams: MultiStream | Any, config: FitConfig, out: str | os.PathLike | 
                 raise CausalKitError(f"the loss became {last['loss']} at step {done}; lower "
                                      "the learning rate or check the data")
             if log_fh is not None and (done % config.log_every == 0 or done == end):
-                log_fh.write(json.dumps({"step": done, **last, "seconds": round(
-                    time.perf_counter() - t0, 3)}) + "\n")
-                log_fh.flush()
+                append_record(log_fh, {"step": done, **last,
+                                       "seconds": round(time.perf_counter() - t0, 3)})
                 bar.set_postfix(loss=f"{last['loss']:.3f}")
             if done % config.checkpoint_every == 0 or done == end:
                 save_ckpt(done)

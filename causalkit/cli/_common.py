@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import sys
@@ -36,21 +37,67 @@ JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON in
 OUT_OPTION = typer.Option(None, "--out", help="Folder for the report (JSON, PNG).")
 
 
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines included) as one space."""
+    return " ".join(str(text).split())
+
+
 def user_errors(func: F) -> F:
-    """Turn :class:`CausalKitError` into a one-line message on stderr and exit code 2."""
+    """Turn bad input into one line on stderr (``error: ...``) and exit code 2.
+
+    :class:`CausalKitError` is the project's own report of bad input; the file-system
+    errors a user's paths cause (missing, a folder where a file belongs, no permission,
+    a full disk) are reported by the path they name. Every message is squeezed onto one
+    line. Anything else is a bug and keeps its traceback (exit 1).
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except CausalKitError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
+            message = one_line(str(exc))
         except FileNotFoundError as exc:
-            typer.echo(f"error: no such file: {exc.filename}; check the path", err=True)
-            raise typer.Exit(code=2) from None
+            message = f"no such file: {exc.filename}; check the path"
+        except IsADirectoryError as exc:
+            message = f"{exc.filename} is a folder, not a file; pass the file's path"
+        except NotADirectoryError as exc:
+            message = (f"{exc.filename}: a part of this path is a file, not a folder; "
+                       "check the path")
+        except PermissionError as exc:
+            message = f"permission denied: {exc.filename}; fix its permissions or pick " \
+                      "another path"
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+                raise
+            message = f"cannot write {exc.filename or 'the output'}: {exc.strerror}; " \
+                      "free some space or pick another --out"
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_out(out: Path | None, *, option: str = "--out") -> Path | None:
+    """Refuse an ``--out`` that is an existing file or lies in an unwritable folder.
+
+    Every command that writes calls this before doing any work (nothing is created).
+    """
+    if out is None:
+        return None
+    from causalkit.io import check_out_dir
+
+    return check_out_dir(out, option=option)
+
+
+def check_device(device: str | None, *, option: str = "--device") -> str | None:
+    """Refuse a ``--device`` this machine does not have (e.g. cuda without CUDA), in one
+    line, before any work; returns ``device`` unchanged."""
+    if device is not None:
+        from causalkit.devices import resolve_device
+
+        resolve_device(device, option=option)
+    return device
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -10,6 +10,7 @@ import typer
 from causalkit.cli._common import (
     JSON_OPTION,
     OUT_OPTION,
+    check_out,
     emit_json,
     format_table,
     user_errors,
@@ -67,6 +68,7 @@ def bound(
     """
     from causalkit import library
 
+    check_out(out)
     if list_scms:
         names = library.list_scms()
         emit_json(names) if json_out else typer.echo("\n".join(names))

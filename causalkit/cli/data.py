@@ -11,6 +11,7 @@ import typer
 from causalkit.cli._common import (
     JSON_OPTION,
     OUT_OPTION,
+    check_out,
     emit_json,
     format_table,
     status,
@@ -68,6 +69,7 @@ def register(app: typer.Typer) -> None:
         """Build the splits of VARIANT into the cache (and copies under --out)."""
         from causalkit.datasets import build_split, get_variant
 
+        check_out(out)
         get_variant(variant)
         src = _quiet_source(source)
         rows, records = [], []
@@ -109,6 +111,7 @@ def register(app: typer.Typer) -> None:
         from causalkit.datasets import build_split, get_variant
         from causalkit.datasets.figures import save_graph_figure, save_split_grid
 
+        check_out(out)
         spec = get_variant(variant)
         src = _quiet_source(source)
         kw = dict(rho=rho, sigma=sigma, seed=seed, source=src, textures=textures,

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from causalkit.cli._common import JSON_OPTION, emit_json, format_table, user_errors
+from causalkit.cli._common import (
+    JSON_OPTION,
+    check_device,
+    check_out,
+    emit_json,
+    format_table,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -41,14 +48,26 @@ def generate(
                                                       "when available)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Write PNGs in ImageFolder layout, labels.csv and the latent offsets (sharded)."""
+    """Write PNGs in ImageFolder layout, labels.csv and the latent offsets (sharded).
+
+    Every option is checked before anything is written. OUT/directions.npz is reused by a
+    rerun only when it was made by the same request (generator weights, layer, k, fit);
+    otherwise the directions are fitted again (see docs/errors.md).
+    """
     from causalkit.errors import CausalKitError
     from generators.base import as_label_list
+    from generators.directions import Directions, directions_key
     from generators.registry import load_generator
     from generators.sampling import make_sampler
-    from generators.strategies import parse_strategy
+    from generators.strategies import Observational, parse_strategy
     from generators.writer import write_generated
 
+    check_out(out)
+    check_device(device)
+    for name, value in (("--per-class", per_class), ("--batch-size", batch_size),
+                        ("--shard-size", shard_size)):
+        if value < 1:
+            raise CausalKitError(f"{name} must be >= 1, got {value}; pass a positive count")
     strat = parse_strategy(strategy)
     try:
         class_list = ([int(c) for c in classes.split(",") if c.strip()]
@@ -56,20 +75,38 @@ def generate(
     except ValueError:
         raise CausalKitError(f"--classes must be comma-separated integers, got "
                              f"{classes!r}") from None
+    if directions is not None and layer is not None:
+        raise CausalKitError("pass --directions or --layer, not both")
     gen = load_generator(generator, device=device)
     as_label_list(class_list, gen.num_classes)  # fail early on bad classes
+    key = None
+    saved = None
+    if not isinstance(strat, Observational):
+        key = directions_key(gen, k=strat.components, layer=layer, given=directions)
+        cache = out / "directions.npz"
+        if directions is None and cache.is_file():
+            try:
+                if Directions.load(cache).matches(key):
+                    saved = cache  # made by this very request: reuse it
+            except CausalKitError:
+                pass  # a damaged cache is fitted again
+    # fitted directions are saved by the writer, after its own checks
     sampler, dirs, dirs_source = make_sampler(gen, strat, directions=directions, layer=layer,
-                                              saved=out / "directions.npz")
+                                              saved=saved)
+    if dirs is not None:
+        dirs.key = key or ""
+        if saved is None and directions is None:
+            dirs_source = f"{out / 'directions.npz'} ({dirs.method})"
     result = write_generated(gen, sampler, out, per_class=per_class, classes=class_list,
                              seed=seed, shard_size=shard_size, batch_size=batch_size,
-                             progress=not json_out,
+                             progress=not json_out, directions=dirs,
                              settings=dict(generator=generator,
                                            directions_method=dirs.method if dirs else None))
     result.update(generator=generator, directions=dirs_source)
     if json_out:
         emit_json(result)
     else:
-        rows = [(key, result[key]) for key in ("out", "images", "shards", "skipped_shards",
+        rows = [(name, result[name]) for name in ("out", "images", "shards", "skipped_shards",
                                                 "generated_images", "images_per_s",
                                                 "strategy", "directions")]
         typer.echo(format_table(["field", "value"], rows))

@@ -9,6 +9,7 @@ import typer
 from causalkit.cli._common import (
     JSON_OPTION,
     OUT_OPTION,
+    check_out,
     emit_json,
     format_table,
     user_errors,
@@ -80,6 +81,13 @@ def probe_correlation(
 
     warnings.filterwarnings("once")  # e.g. the embedded-MNIST notice, once per run
 
+    check_out(out)
+    if regressor is not None:
+        if regressor.is_dir():
+            raise CausalKitError(f"--regressor {regressor} is a folder; pass a file path "
+                                 "such as runs/regressor.pt")
+        if not regressor.exists():  # it will be trained and saved there
+            check_out(regressor.parent, option="--regressor")
     cats = parse_categories(categories)
     if threads:
         torch.set_num_threads(threads)

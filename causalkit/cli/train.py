@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from causalkit.cli._common import JSON_OPTION, emit_json, format_table, user_errors, write_report
+from causalkit.cli._common import (
+    JSON_OPTION,
+    check_device,
+    check_out,
+    emit_json,
+    format_table,
+    user_errors,
+    write_report,
+)
 
 METHODS_HELP = ("erm | genint | genint-transfer | gan-aug | mixup | irm | cgn | gen-only-int | "
                 "gen-only-obs (robust_training.methods)")
@@ -62,6 +70,10 @@ def train(
     lambda1: float = typer.Option(1.0, "--lambda1", help="Weight of CE(int) / CE(obs)."),
     lambda2: float = typer.Option(1.0, "--lambda2", help="Weight of CE(transfer)."),
     steps: int = typer.Option(1000, "--steps", help="Optimisation steps."),
+    log_every: int = typer.Option(50, "--log-every", help="Steps between log.jsonl lines."),
+    checkpoint_every: int = typer.Option(200, "--checkpoint-every",
+                                         help="Steps between checkpoints (a killed run "
+                                              "resumes from the last one)."),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
     model: str = typer.Option("cnn", "--model",
                               help="cnn | cnn-bn | cnn-cn | resnet18 | resnet34 | resnet50."),
@@ -81,7 +93,13 @@ def train(
     from robust_training.sources import method_data
     from robust_training.streams import MultiStream
 
+    check_out(out)
+    check_device(device)
     spec = get_method(method)
+    hparams = spec.hparams_from({"lambda1": lambda1, "lambda2": lambda2})
+    cfg = FitConfig(objective=spec.objective, steps=steps, lr=lr, seed=seed, model=model,
+                    width=width, hparams=hparams, precision=precision, log_every=log_every,
+                    checkpoint_every=checkpoint_every)  # bad settings fail before the data
     tr = _split(data, "train", rho, seed, source, n_train)
     pools = method_data(method, tr.images, tr.labels, generator=generator, strategy=strategy,
                         obs_strategy=obs_strategy, layer=layer, per_class=gen_per_class,
@@ -91,9 +109,6 @@ def train(
     streams = method_streams(spec, {"real": (tr.images, tr.labels), **pools},
                              batch_size=batch_size, gen_batch_size=gen_batch_size,
                              transfer_batch_size=transfer_batch_size)
-    hparams = spec.hparams_from({"lambda1": lambda1, "lambda2": lambda2})
-    cfg = FitConfig(objective=spec.objective, steps=steps, lr=lr, seed=seed, model=model,
-                    width=width, hparams=hparams, precision=precision)
     net, info = fit(MultiStream(streams, seed=seed), cfg, out,
                     device=device, progress=not json_out)
     if dist_info()[0] != 0:

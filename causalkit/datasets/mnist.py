@@ -208,10 +208,16 @@ def load_mnist_dir(folder: str | os.PathLike) -> tuple[DigitPool, DigitPool]:
     pools = []
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1:
+        if (images.ndim != 3 or images.dtype != np.uint8 or images.shape[1:] != (28, 28)
+                or labels.ndim != 1):
             raise DataError(f"{paths[f'{split}_images']}: expected uint8 images (N, 28, 28) "
-                            f"and 1-D labels, got {images.dtype}{images.shape} and "
-                            f"{labels.shape}")
+                            f"and 1-D labels, got {images.dtype} {images.shape} and "
+                            f"{labels.shape}; MNIST digits are 28 x 28: pass the original "
+                            "IDX files")
+        if len(labels) != len(images):
+            raise DataError(f"{paths[f'{split}_labels']} holds {len(labels)} labels for "
+                            f"{len(images)} images in {paths[f'{split}_images']}; pass the "
+                            "label file that belongs to the images")
         pools.append(DigitPool(images, labels.astype(np.int64)))
     return pools[0], pools[1]
 

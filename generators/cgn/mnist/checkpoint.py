@@ -68,7 +68,7 @@ def load_official(path_or_variant: str | os.PathLike, *, root: str | os.PathLike
     if not path.is_file():
         raise CausalKitError(f"no CGN checkpoint at {path}; pass the path of an official "
                              f"ckp.pth or one of {sorted(OFFICIAL_VARIANTS)} with root=")
-    state = load_torch(path)
+    state = load_torch(path, what="CGN weights")
     if isinstance(state, dict) and "generator" in state and isinstance(state["generator"], dict):
         state = state["generator"]  # our own training checkpoints nest the generator
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -89,7 +89,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     if not path.is_file():
         raise CausalKitError(f"no CGN generator at {path}; pass a generator.pt, "
                              "checkpoint.pt or official ckp.pth")
-    state = load_torch(path)
+    state = load_torch(path, what="CGN weights")
     if isinstance(state, dict) and isinstance(state.get("generator"), dict):
         state = state["generator"]
     weight = state.get("f_shape.0.weight") if isinstance(state, dict) else None

@@ -20,7 +20,6 @@ pretrained-free texture loss. Everything it writes lives under ``out``:
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -34,9 +33,10 @@ from torch import nn
 
 from causalkit import resume
 from causalkit.errors import CausalKitError
-from causalkit.io import atomic_write, atomic_write_text, load_torch
+from causalkit.io import atomic_write, load_torch
+from causalkit.logs import append_record, cut_log
 from causalkit.precision import autocast, check_precision
-from causalkit.weights import check_state_dict
+from causalkit.weights import as_state_dict, check_state_dict
 from generators.base import default_device
 from generators.cgn.mnist.colour import colour_histograms, colour_posterior
 from generators.cgn.mnist.discriminator import make_discriminator
@@ -318,7 +318,7 @@ def _matched_output(cgn: MnistCGN, x: torch.Tensor, y: torch.Tensor, u_shape: to
 def _init_shape(cgn: MnistCGN, path: str, ngf: int) -> None:
     if not Path(path).is_file():
         raise CausalKitError(f"shape_init: {path} is not a file; give a CGN generator.pt")
-    state = load_torch(path)
+    state = as_state_dict(load_torch(path, what="shape_init"), source=f"shape_init {path}")
 
     def shape_part(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v for k, v in sd.items() if k.split(".")[0] in ("f_shape", "label_emb")}
@@ -408,14 +408,11 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
         if torch.cuda.is_available() and "cuda_rng" in state:
             torch.cuda.set_rng_state_all(list(state["cuda_rng"]))
         start = int(state["iteration"])
-        if log_path.exists():  # drop log lines written after the checkpoint
-            for line in log_path.read_text().splitlines():
-                rec = json.loads(line)
-                if rec["iteration"] <= start:
-                    history.append(rec)
-            atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in history))
     elif config.shape_init:  # a resumed run has its own shape mechanism already
         _init_shape(cgn, config.shape_init, config.ngf)
+    # drop log lines written after the checkpoint (or by a run killed before its first
+    # one) and a line torn by the kill
+    history = cut_log(log_path, start, key="iteration")
 
     def save_checkpoint(it: int) -> None:
         state = {
@@ -489,7 +486,7 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
                    "seconds": round(time.perf_counter() - t0, 3)}
             history.append(rec)
             with open(log_path, "a") as fh:
-                fh.write(json.dumps(rec) + "\n")
+                append_record(fh, rec)
             bar.set_postfix(d=f"{rec['d']:.3f}", adv=f"{rec.get('adv', float('nan')):.3f}",
                             mask=f"{rec['mask_mean']:.3f}")
         if done % config.sample_every == 0 or done == config.iterations:
