@@ -127,11 +127,9 @@ class FittedRegressor:
 
 
 def _progress(iterable: Iterable, total: int | None, desc: str, enabled: bool) -> Iterable:
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
+    from causalkit.progress import progress
 
-    return tqdm(iterable, total=total, desc=desc, leave=False)
+    return progress(iterable, total=total, desc=desc, leave=False, enabled=enabled)
 
 
 def train_regressor(source: InterventionSource, *, n_train: int = 8_000, n_val: int = 2_000,

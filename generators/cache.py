@@ -20,10 +20,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from causalkit.errors import DataError
 from causalkit.io import atomic_write, atomic_write_text
+from causalkit.progress import progress as progress_bar
 
 __all__ = ["cache_root", "download_file", "cached_file", "sha256_file"]
 
@@ -84,8 +83,8 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
 
         def write(fh) -> None:
             nonlocal received
-            bar = tqdm(total=expected_size, unit="B", unit_scale=True, desc=dest.name,
-                       disable=not progress, leave=False)
+            bar = progress_bar(total=expected_size, unit="B", unit_scale=True,
+                               desc=dest.name, enabled=progress, leave=False)
             with bar:
                 for chunk in iter(lambda: response.read(_CHUNK), b""):
                     fh.write(chunk)

@@ -262,7 +262,8 @@ def fit_pca_directions(gen: ConditionalGenerator, *, k: int | None = None,
         Unit directions in ``z``, most variance first, with per-direction stds.
     """
     from sklearn.decomposition import IncrementalPCA
-    from tqdm.auto import tqdm
+
+    from causalkit.progress import progress as progress_bar
 
     truncation = check_truncation(truncation)
     k = gen.z_dim if k is None else int(k)
@@ -275,8 +276,8 @@ def fit_pca_directions(gen: ConditionalGenerator, *, k: int | None = None,
     labels = as_label_list(classes, gen.num_classes)
     ipca = IncrementalPCA(n_components=k)
     n_batches = -(-n_samples // batch_size)
-    for z, y in tqdm(_batches(gen, labels, n_samples, batch_size, truncation, seed),
-                     total=n_batches, desc="PCA", disable=not progress, leave=False):
+    for z, y in progress_bar(_batches(gen, labels, n_samples, batch_size, truncation, seed),
+                             total=n_batches, desc="PCA", enabled=progress, leave=False):
         if z.shape[0] <= k:
             continue  # a short last batch cannot feed IncrementalPCA
         x = _activations(gen, layer, z, y, truncation)
@@ -293,8 +294,9 @@ def fit_pca_directions(gen: ConditionalGenerator, *, k: int | None = None,
     ctz = torch.zeros(k, gen.z_dim, dtype=torch.float64)
     ztz = torch.zeros(gen.z_dim, gen.z_dim, dtype=torch.float64)
     seen = 0
-    for z, y in tqdm(_batches(gen, labels, n_samples, batch_size, truncation, seed),
-                     total=n_batches, desc="regression", disable=not progress, leave=False):
+    for z, y in progress_bar(_batches(gen, labels, n_samples, batch_size, truncation, seed),
+                             total=n_batches, desc="regression", enabled=progress,
+                             leave=False):
         x = _activations(gen, layer, z, y, truncation)
         coords = (x - x.mean(0) - mean) @ comps.T
         zc = z.double() - z.double().mean(0)

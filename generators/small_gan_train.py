@@ -213,7 +213,7 @@ def train_small_gan(images: torch.Tensor, labels: torch.Tensor, config: TrainCon
     dict
         ``iterations``, ``seconds`` (this call), ``generator_dir`` and the last losses.
     """
-    from tqdm.auto import tqdm
+    from causalkit.progress import progress as progress_bar
 
     images, labels = torch.as_tensor(images), torch.as_tensor(labels).long()
     if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (3, 32, 32):
@@ -253,8 +253,8 @@ def train_small_gan(images: torch.Tensor, labels: torch.Tensor, config: TrainCon
     t0 = time.perf_counter()
     last: dict[str, float] = {}
     end = config.iters if stop_after is None else min(config.iters, stop_after)
-    bar = tqdm(range(start_it, end), initial=start_it, total=config.iters,
-               disable=not progress, desc="small-gan", dynamic_ncols=True)
+    bar = progress_bar(range(start_it, end), initial=start_it, total=config.iters,
+                       enabled=progress, desc="small-gan")
     # the log ends where the checkpoint does: no iteration twice, no torn line
     cut_log(out / "log.jsonl", start_it, key="iteration")
     log_fh = open(out / "log.jsonl", "a")

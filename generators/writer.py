@@ -114,7 +114,7 @@ def write_generated(generator: ConditionalGenerator, sampler: InterventionSample
     dict
         Counts, timings and paths.
     """
-    from tqdm.auto import tqdm
+    from causalkit.progress import progress as progress_bar
 
     out = check_out_dir(out)
     labels_list = as_label_list(classes, generator.num_classes)
@@ -171,9 +171,9 @@ def write_generated(generator: ConditionalGenerator, sampler: InterventionSample
     done = [_shard_done(out, r) for r in records]
     start = time.perf_counter()
     generated = 0
-    bar = tqdm(total=total, initial=sum(min(shard_size, total - s * shard_size)
-                                         for s in range(n_shards) if done[s]),
-               unit="img", desc="generate", disable=not progress)
+    bar = progress_bar(total=total, initial=sum(min(shard_size, total - s * shard_size)
+                                                for s in range(n_shards) if done[s]),
+                       unit="img", desc="generate", enabled=progress)
     with bar:
         for s in range(n_shards):
             if done[s]:

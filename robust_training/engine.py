@@ -315,7 +315,7 @@ def fit(streams: MultiStream | Any, config: FitConfig, out: str | os.PathLike | 
     (nn.Module, dict)
         The unwrapped model in eval mode and ``{"steps", "seconds", "last"}``.
     """
-    from tqdm.auto import tqdm
+    from causalkit.progress import progress as progress_bar
 
     obj: Objective = get_objective(config.objective, **config.hparams)
     device = init_distributed(device)
@@ -352,9 +352,8 @@ def fit(streams: MultiStream | Any, config: FitConfig, out: str | os.PathLike | 
     log_fh = open(out_dir / "log.jsonl", "a") if (out_dir is not None and main) else None
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     t0, last = time.perf_counter(), {}
-    bar = tqdm(range(start, end), initial=start, total=config.steps,
-               disable=not (progress and main),
-               desc=f"train {obj.name}", dynamic_ncols=True)
+    bar = progress_bar(range(start, end), initial=start, total=config.steps,
+                       enabled=progress and main, desc=f"train {obj.name}")
     autocast = (torch.autocast("cuda", dtype=torch.float16) if use_amp
                 else precision_autocast(device, config.precision))
 

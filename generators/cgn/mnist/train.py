@@ -364,7 +364,8 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
     (MnistCGN, list of dict)
         The trained generator (eval mode) and the log records of the whole run.
     """
-    from tqdm import tqdm
+    from causalkit.progress import postfix
+    from causalkit.progress import progress as progress_bar
 
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1:] != (3, 32, 32):
         raise CausalKitError(f"images must be uint8 (N, 3, 32, 32), got {images.dtype} "
@@ -435,8 +436,8 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
     # on Wildlife MNIST); with dropout it draws a fresh forward, as it always did.
     reuse_fake = not any(isinstance(m, nn.Dropout) for m in disc.modules())
     amp = autocast(device, config.precision)  # forward passes only; backward follows them
-    bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
-               disable=not progress, desc="CGN", dynamic_ncols=True)
+    bar = progress_bar(range(start, config.iterations), initial=start,
+                       total=config.iterations, enabled=progress, desc="CGN")
     t0 = time.perf_counter()
     for it in bar:
         idx = _batch_indices(len(images), config.batch_size, config.seed, it)
@@ -487,8 +488,8 @@ def train_cgn(images: torch.Tensor, labels: torch.Tensor, config: CGNTrainConfig
             history.append(rec)
             with open(log_path, "a") as fh:
                 append_record(fh, rec)
-            bar.set_postfix(d=f"{rec['d']:.3f}", adv=f"{rec.get('adv', float('nan')):.3f}",
-                            mask=f"{rec['mask_mean']:.3f}")
+            # the adversarial loss starts after the background warm-up: shown from then
+            bar.set_postfix(postfix(d=rec["d"], adv=rec.get("adv"), mask=rec["mask_mean"]))
         if done % config.sample_every == 0 or done == config.iterations:
             save_grid(_grid(cgn, config.seed, 10), out / "samples" / f"iter_{done:06d}.png",
                       nrow=10, upscale=2)
