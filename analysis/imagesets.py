@@ -34,7 +34,6 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,7 +43,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from causalkit.datasets.image_folder import read_image
 from causalkit.errors import DataError
+from causalkit.io import read_labels_csv
 
 __all__ = ["ImageSet", "load_image_set", "read_image_folder", "from_dataset", "resize",
            "NAMED_KINDS", "describe_names"]
@@ -208,7 +209,6 @@ def read_image_folder(path: str | os.PathLike, *, n: int | None = None,
     n
         Read a seeded random subset of ``n`` images.
     """
-    from PIL import Image
 
     root = Path(path)
     if not root.is_dir():
@@ -216,13 +216,7 @@ def read_image_folder(path: str | os.PathLike, *, n: int | None = None,
     entries: list[tuple[Path, int]] = []
     csv_path = root / "labels.csv"
     if csv_path.is_file():
-        with csv_path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
-                raise DataError(f"{csv_path} needs the columns 'file' and 'label', found "
-                                f"{reader.fieldnames}")
-            for row in reader:
-                entries.append((root / row["file"], int(row["label"])))
+        entries = [(root / f, label) for f, label in read_labels_csv(csv_path)]
         class_names = None
     else:
         folders = [d for d in root.iterdir() if d.is_dir()]
@@ -246,8 +240,7 @@ def read_image_folder(path: str | os.PathLike, *, n: int | None = None,
     for f, _ in entries:
         if not f.is_file():
             raise DataError(f"{f} is listed in labels.csv but does not exist")
-        with Image.open(f) as im:
-            arr = np.asarray(im.convert("RGB"))
+        arr = read_image(f)
         if size is None:
             size = arr.shape[:2]
         elif arr.shape[:2] != size:

@@ -200,6 +200,28 @@ def read_json(path: str | os.PathLike, *, what: str = "JSON file",
     return data
 
 
+def read_labels_csv(path: str | os.PathLike) -> list[tuple[str, int]]:
+    """``(file, label)`` rows of an image folder's ``labels.csv`` (columns ``file`` and
+    ``label``, others ignored). A missing column, a non-integer label or a file that is
+    not text raises :class:`DataError` naming the line."""
+    import csv
+    import io
+
+    path = Path(path)
+    reader = csv.DictReader(io.StringIO(read_text(path, what="labels file")))
+    if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
+        raise DataError(f"{path} needs the columns 'file' and 'label', found "
+                        f"{reader.fieldnames}; write it as file,label")
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        try:
+            rows.append((row["file"], int(row["label"])))
+        except (TypeError, ValueError):
+            raise DataError(f"{path} line {line}: label {row['label']!r} is not an integer "
+                            "class id; fix or remove that line") from None
+    return rows
+
+
 def check_out_dir(path: str | os.PathLike, *, option: str = "--out") -> Path:
     """Check that ``path`` can be an output folder, leaving nothing behind.
 

@@ -26,7 +26,6 @@ interpolation between two stored truncations weighs them the wrong way round
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import tempfile
@@ -38,8 +37,8 @@ import torch
 from torch import nn
 
 from causalkit.errors import CausalKitError, DataError
-from causalkit.io import atomic_write, atomic_write_text, load_torch
-from causalkit.weights import check_state_dict
+from causalkit.io import atomic_write, atomic_write_text, read_json
+from causalkit.weights import load_weights
 from generators.base import ConditionalGenerator, default_device
 
 __all__ = ["BigGANGenerator", "load_biggan", "load_biggan_dir", "save_biggan",
@@ -228,22 +227,12 @@ def load_biggan_dir(path: str | os.PathLike,
         if not p.is_file():
             raise DataError(f"{p} not found; a BigGAN folder needs {CONFIG_NAME} and "
                             f"{WEIGHTS_NAME} (or pass a name such as biggan-deep-256)")
-    try:
-        raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{cfg_path} is not valid JSON ({exc})") from None
+    raw = read_json(cfg_path, what="BigGAN config",
+                    fix="pass the config.json that came with the weights")
     model = build_biggan(_config_from_dict(raw, str(cfg_path)))
-    try:
-        state = load_torch(w_path)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a data problem
-        raise DataError(f"cannot read {w_path} as a torch state dict "
-                        f"({type(exc).__name__}: {exc})") from None
-    if not isinstance(state, dict):
-        raise DataError(f"{w_path} holds a {type(state).__name__}, not a state dict")
-    check_state_dict(model, state, source=str(path), what="its config.json",
-                     hint="Check that config.json belongs to these weights (e.g. the same "
-                     "biggan-deep resolution) and that the file is a BigGAN state dict.")
-    model.load_state_dict(state, strict=True)
+    load_weights(model, w_path, what="its config.json",
+                 hint="Check that config.json belongs to these weights (e.g. the same "
+                 "biggan-deep resolution) and that the file is a BigGAN state dict.")
     return BigGANGenerator(model, name=str(path), device=device)
 
 

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 from typing import Any
@@ -61,19 +60,18 @@ def generated_pool(generator, strategy: str, per_class: int, *, seed: int = 0,
 
 def load_generated_folder(folder: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
     """Images and labels of a ``causalkit generate`` output folder."""
-    from PIL import Image
+    from causalkit.datasets.image_folder import read_image
+    from causalkit.io import read_labels_csv
 
     folder = Path(folder)
     index = folder / "labels.csv"
     if not index.is_file():
         raise DataError(f"{index} not found; pass a folder written by `causalkit generate`")
-    with open(index, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_labels_csv(index)
     if not rows:
         raise DataError(f"{index} lists no images")
-    images = np.stack([np.asarray(Image.open(folder / r["file"]).convert("RGB"))
-                       for r in rows]).transpose(0, 3, 1, 2)
-    labels = torch.tensor([int(r["label"]) for r in rows])
+    images = np.stack([read_image(folder / f) for f, _ in rows]).transpose(0, 3, 1, 2)
+    labels = torch.tensor([label for _, label in rows])
     return torch.from_numpy(np.ascontiguousarray(images)), labels
 
 

@@ -101,7 +101,7 @@ def test_missing_files_and_bad_configs(tiny_dir, tmp_path):
         load_biggan_dir(tmp_path)
     (tmp_path / WEIGHTS_NAME).write_bytes(b"garbage")
     (tmp_path / CONFIG_NAME).write_text(json.dumps(tiny_config()))
-    with pytest.raises(DataError, match="cannot read"):
+    with pytest.raises(DataError, match="not a torch file"):
         load_biggan_dir(tmp_path)
 
 

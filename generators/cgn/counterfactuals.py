@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from causalkit.errors import CausalKitError
+from causalkit.errors import CausalKitError, DataError
 from causalkit.interventions import Batch, Do, Draw, PerBatch, Shift, as_intervention
 from causalkit.io import atomic_write_bytes
 from causalkit.scm import broadcast
@@ -98,10 +98,19 @@ class CounterfactualSet:
     def load(cls, path: str | os.PathLike) -> CounterfactualSet:
         """Read a set written by :meth:`save`."""
         import json
+        import zipfile
 
-        with np.load(path, allow_pickle=False) as z:
-            return cls(z["images"], z["shape"], z["texture"], z["background"], z["group"],
-                       json.loads(z["meta"].tobytes().decode()))
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls(z["images"], z["shape"], z["texture"], z["background"],
+                           z["group"], json.loads(z["meta"].tobytes().decode()))
+        except FileNotFoundError:
+            raise DataError(f"counterfactual set {path} does not exist; check the path") \
+                from None
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            raise DataError(f"{path} is not a counterfactual set written by causalkit "
+                            f"({type(exc).__name__}: {exc}); pass the counterfactuals.npz "
+                            "of a CGN run") from None
 
 
 @dataclass(frozen=True)
