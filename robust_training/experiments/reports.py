@@ -40,8 +40,9 @@ from causalkit.errors import DataError
 
 __all__ = ["records_dir", "load", "mean_std", "Summary", "cgn_preset_runs",
            "cgn_preset_summary", "genint_preset_summaries", "genint_records", "genint_table",
-           "speed_pairs", "small_gan_tables",
-           "markdown_table", "readme_results", "update_readme", "PAPER_OOD"]
+           "speed_pairs", "small_gan_tables", "field", "select", "latest", "genint_runs",
+           "per_seed", "seed_cells", "cgn_run_table", "screen_table", "markdown_table",
+           "readme_results", "update_readme", "PAPER_OOD"]
 
 #: Environment variable naming the records folder (the docs build sets it).
 RECORDS_ENV = "CAUSALKIT_RECORDS"
@@ -206,6 +207,97 @@ def genint_table(runs: dict[str, list[dict[str, Any]]], methods: Sequence[str],
     seeds = " / ".join(str(r["seed"]) for r in runs[first])
     return markdown_table(["method", f"OOD % (seeds {seeds})", "mean +- std",
                            "test % (mean)"], rows)
+
+
+def field(record: dict[str, Any], path: str, default: Any = None) -> Any:
+    """The value at a dotted ``path`` of a record (``"settings.steps"``), else ``default``."""
+    value: Any = record
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return default
+        value = value[key]
+    return value
+
+
+def select(records: Sequence[dict[str, Any]] | str, *,
+           defaults: dict[str, Any] | None = None, **match: Any) -> list[dict[str, Any]]:
+    """The records (or the records of benchmark ``records``) whose fields equal ``match``.
+
+    A key names a dotted path with ``__`` for the dots (``settings__steps=1200``); a
+    value ``None`` matches a record that lacks the field. ``defaults`` (dotted paths)
+    gives the value a record that lacks a field ran with, for records that predate it."""
+    if isinstance(records, str):
+        records = load(records)
+    want = {k.replace("__", "."): v for k, v in match.items()}
+    defaults = defaults or {}
+    return [r for r in records
+            if all(field(r, k, defaults.get(k)) == v for k, v in want.items())]
+
+
+def latest(records: Sequence[dict[str, Any]] | str, *,
+           defaults: dict[str, Any] | None = None, **match: Any) -> dict[str, Any]:
+    """The newest record (by ``machine.date``) that :func:`select` finds; a
+    :class:`~causalkit.errors.DataError` naming ``match`` when there is none."""
+    found = select(records, defaults=defaults, **match)
+    if not found:
+        raise DataError(f"no benchmark record with {match}; rerun the benchmark that "
+                        "writes it, or fix the selection")
+    return max(found, key=lambda r: str(field(r, "machine.date", "")))
+
+
+def genint_runs(**settings: Any) -> dict[str, list[dict[str, Any]]]:
+    """The ``genint_mnist`` records whose ``settings`` equal ``settings`` (a value
+    ``None``: the record lacks it, i.e. ran before that setting existed), per method and
+    ordered by seed, the latest record of a seed; the input of :func:`genint_table` and
+    :func:`per_seed`."""
+    found = select("genint_mnist", **{f"settings__{k}": v for k, v in settings.items()})
+    by: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+    for r in sorted(found, key=lambda r: str(field(r, "machine.date", ""))):
+        by[r["method"]][int(r["seed"])] = r
+    return {m: [v[k] for k in sorted(v)] for m, v in by.items()}
+
+
+def per_seed(runs: dict[str, list[dict[str, Any]]], method: str,
+             key: str = "ood_accuracy") -> list[float]:
+    """``key`` (a fraction) of ``method``'s runs in :func:`genint_runs` order, in %."""
+    return [100 * r[key] for r in runs.get(method, [])]
+
+
+def seed_cells(values: Sequence[float], *, digits: int = 1, bold: bool = False) -> list[str]:
+    """Table cells for one value per seed and their ``mean +- std`` (bold on request):
+    ``seed_cells([97.13, 97.39])`` -> ``["97.1", "97.4", "97.3 +- 0.2"]``."""
+    m, sd = mean_std(values)
+    summary = f"{m:.{digits}f} +- {sd:.{digits}f}"
+    return [f"{v:.{digits}f}" for v in values] + [f"**{summary}**" if bold else summary]
+
+
+def cgn_run_table(record: dict[str, Any]) -> str:
+    """One ``cgn_mnist`` record as the pipeline prints it: train, OOD and mean-heads
+    accuracy (%) per method, then its wall time per stage, CPU time and peak memory."""
+    rows = [[m, f"{100 * v['train']:.1f}", f"{100 * v['ood']:.1f}",
+             f"{100 * v['ood_mean_heads']:.1f}" if "ood_mean_heads" in v else "-"]
+            for m, v in record["results"].items()]
+    stages = ", ".join(f"{k} {v:,.0f} s" for k, v in record.get("seconds", {}).items())
+    extra = []
+    if "seconds_total" in record:
+        extra.append(f"total {record['seconds_total']:,.0f} s")
+    if "cpu_seconds_total" in record:
+        extra.append(f"process CPU {record['cpu_seconds_total']:,.0f} s")
+    if "peak_rss_mb" in record:
+        extra.append(f"peak RSS {record['peak_rss_mb']:,.0f} MB")
+    return (markdown_table(["method", "train %", "OOD %", "OOD mean-heads %"], rows)
+            + f"\n\n*Wall time: {stages}; {', '.join(extra)}.*")
+
+
+def screen_table(rows: Sequence[tuple[str, str, dict[str, Any]]], *,
+                 headers: Sequence[str] = ("directions", "strategy", "colour = label",
+                                           "MI (bits)", "recognised")) -> str:
+    """A table of ``genint_screen`` pools: one ``(name, strategy, record)`` per row, the
+    record a screen record or its ``reference_real`` entry (aligned fraction, mutual
+    information and fraction recognised)."""
+    return markdown_table(headers, [
+        [name, f"`{strategy}`" if strategy != "-" else "-", f"{r['aligned']:.3f}",
+         f"{r['mi_bits']:.2f}", f"{r['recognised']:.3f}"] for name, strategy, r in rows])
 
 
 def speed_pairs(threads: int = 2) -> dict[str, dict[str, float]]:
