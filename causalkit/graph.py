@@ -42,33 +42,41 @@ identified by the adjustment formula
 .. math:: P(y \\mid do(x)) = \\sum_z P(y \\mid x, z) P(z).
 
 :meth:`CausalGraph.is_backdoor_set` checks the definition directly;
-:meth:`CausalGraph.backdoor_sets` lists every *minimal* valid set and
-:meth:`CausalGraph.identify` picks the smallest one and writes the formula:
+:meth:`CausalGraph.backdoor_sets` lists every *minimal* valid set (lazily with
+:meth:`CausalGraph.iter_backdoor_sets`, which matters when there are ``2**k`` of them) and
+:meth:`CausalGraph.identify` finds a smallest (or least-cost) one in polynomial time
+(:mod:`causalkit.separators`) and writes the formula:
 
     >>> g.backdoor_sets("Z", "X")
     [frozenset({'Y'}), frozenset({'F'})]
     >>> print(g.identify("Z", "X").formula)
     P(X | do(Z)) = sum_{Y} P(X | Z, Y) P(Y)
 
+When no backdoor set exists, :meth:`CausalGraph.identify` goes on to the front-door
+criterion and the ID algorithm (:mod:`causalkit.id_algorithm`), and otherwise returns the
+hedge that proves the effect is not identifiable together with the bounds that still
+apply (:mod:`causalkit.bounds`). Its formula is an expression object
+(:mod:`causalkit.expressions`) that prints as text or LaTeX and evaluates on a
+distribution.
+
 These validators are written here, on networkx, rather than borrowed: pgmpy 1.1's
 ``is_valid_backdoor_adjustment_set`` accepts mediators, colliders and latent nodes
 (pgmpy issue 3553).
 
-**Interoperability.** :meth:`CausalGraph.to_pgmpy` / :meth:`CausalGraph.from_pgmpy` (a
-``pgmpy.base.DAG`` with ``latents`` and node roles), :meth:`CausalGraph.to_dagitty` /
-:meth:`CausalGraph.from_dagitty` (dagitty's text format; roles travel as a
-``role="..."`` node attribute, latents as ``[latent]``), and :meth:`CausalGraph.to_json`
-/ :meth:`CausalGraph.from_json` (networkx node-link data with ``role`` and ``latent``
-node attributes). :meth:`CausalGraph.save` and :func:`load` pick the format from the
-file extension (``.json`` or ``.dagitty``) and write atomically.
+**Interoperability** (:mod:`causalkit.graph_formats`). :meth:`CausalGraph.to_pgmpy` /
+:meth:`CausalGraph.from_pgmpy` (a ``pgmpy.base.DAG`` with ``latents`` and node roles),
+:meth:`CausalGraph.to_dagitty` / :meth:`CausalGraph.from_dagitty` (dagitty's language,
+read as dagitty reads it; roles travel as a ``role="..."`` node attribute, latents as
+``[latent]``, layout positions as ``pos``), and :meth:`CausalGraph.to_json` /
+:meth:`CausalGraph.from_json` (networkx node-link data with ``role`` and ``latent`` node
+attributes). :meth:`CausalGraph.save` and :func:`load` pick the format from the file
+extension (``.json`` or ``.dagitty``) and write atomically.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,23 +84,17 @@ from typing import Any
 
 import networkx as nx
 
-from causalkit.errors import GraphError
-from causalkit.io import atomic_write_text
+from causalkit.errors import CausalKitError, GraphError
+from causalkit.expressions import Expression
+from causalkit.graph_formats import DAGITTY_MARKS
+from causalkit.id_algorithm import Hedge
+from causalkit.io import atomic_write_text, read_text
 
 __all__ = ["CausalGraph", "Identification", "load", "ROLES", "DAGITTY_MARKS"]
 
 #: The conventional role vocabulary; any other string is accepted too.
 ROLES = ("confounder", "nuisance", "mechanism", "object", "image", "label", "noise")
 
-#: dagitty's own node marks. A role with one of these names is written as the bare mark.
-DAGITTY_MARKS = ("exposure", "outcome", "adjusted", "selected")
-
-# pgmpy keeps its own bookkeeping in node roles; they are not causalkit roles.
-_PGMPY_RESERVED_ROLES = ("latents",)
-_PGMPY_QUERY_ROLES = ("exposures", "outcomes")
-
-_JSON_FORMAT = "causalkit.graph"
-_JSON_VERSION = 1
 
 Nodes = str | Iterable[str]
 
@@ -135,7 +137,8 @@ class CausalGraph:
     (True, None)
     """
 
-    __slots__ = ("_nodes", "_edges", "_roles", "_latent", "_g", "_index")
+    __slots__ = ("_nodes", "_edges", "_roles", "_latent", "_g", "_index", "_positions",
+                 "_cache")
 
     def __init__(
         self,
@@ -143,6 +146,8 @@ class CausalGraph:
         roles: Mapping[str, str | None] | None = None,
         latent: Iterable[str] | None = None,
         nodes: Iterable[str] | None = None,
+        *,
+        positions: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         order: dict[str, None] = {}
         for v in [] if nodes is None else _as_list(nodes, "nodes"):
@@ -203,6 +208,16 @@ class CausalGraph:
         self._latent = latent_set
         self._g = g
         self._index = {v: i for i, v in enumerate(node_list)}
+        self._positions: dict[str, tuple[float, float]] = {}
+        for v, xy in (positions or {}).items():
+            if v not in order:
+                raise GraphError(_unknown(v, node_list, "positions"))
+            try:
+                x, y = (float(c) for c in xy)
+            except (TypeError, ValueError):
+                raise GraphError(f"position of {v!r} is {xy!r}; write it as (x, y)") from None
+            self._positions[v] = (x, y)
+        self._cache: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -376,7 +391,8 @@ class CausalGraph:
         for item in nodes:
             targets |= self._check_set(item, "do")
         return CausalGraph([(u, v) for u, v in self._edges if v not in targets],
-                           roles=self._roles, latent=self._latent, nodes=self._nodes)
+                           roles=self._roles, latent=self._latent, nodes=self._nodes,
+                           positions=self._positions)
 
     def without_outgoing(self, *nodes: str | Iterable[str]) -> CausalGraph:
         """The graph with the outgoing edges of ``nodes`` removed (Pearl's G underbar X)."""
@@ -384,7 +400,8 @@ class CausalGraph:
         for item in nodes:
             sources |= self._check_set(item, "nodes")
         return CausalGraph([(u, v) for u, v in self._edges if u not in sources],
-                           roles=self._roles, latent=self._latent, nodes=self._nodes)
+                           roles=self._roles, latent=self._latent, nodes=self._nodes,
+                           positions=self._positions)
 
     # ------------------------------------------------------------------ d-separation
     def d_separated(self, xs: Nodes, ys: Nodes, given: Nodes = ()) -> bool:
@@ -414,7 +431,7 @@ class CausalGraph:
         (False, True)
         """
         x, y, z = self._query_sets(xs, ys, given)
-        return nx.is_d_separator(self._g, x, y, z)
+        return not _d_connected(self._g, x, y, z)
 
     # ------------------------------------------------------------------ backdoor
     def is_backdoor_set(self, x: Nodes, y: Nodes, z: Nodes = ()) -> bool:
@@ -450,7 +467,8 @@ class CausalGraph:
         g.remove_edges_from([(u, v) for u in xs for v in list(g.successors(u))])
         return nx.is_d_separator(g, xs, ys, zs)
 
-    def backdoor_sets(self, x: Nodes, y: Nodes, *, exclude: Nodes = ()) -> list[frozenset[str]]:
+    def backdoor_sets(self, x: Nodes, y: Nodes, *, exclude: Nodes = (),
+                      limit: int = 10_000) -> list[frozenset[str]]:
         """All minimal backdoor adjustment sets for the effect of ``x`` on ``y``.
 
         A valid set is minimal when no proper subset is valid. Latent nodes, descendants
@@ -463,6 +481,11 @@ class CausalGraph:
         exclude : str or iterable of str, optional
             Observed nodes that must not be adjusted for (for instance, ones too costly
             to measure).
+        limit : int, default 10000
+            The most sets to list. A graph with ``k`` parallel confounded paths has
+            ``2**k`` minimal sets; past ``limit`` this raises instead of running for
+            hours. :meth:`iter_backdoor_sets` streams them without a cap, and
+            :meth:`identify` finds a smallest one in polynomial time.
 
         Returns
         -------
@@ -470,127 +493,177 @@ class CausalGraph:
             Sorted by size, then by node order. ``[frozenset()]`` when no adjustment is
             needed; ``[]`` when no backdoor set exists.
 
+        Raises
+        ------
+        GraphError
+            When there are more than ``limit`` minimal sets.
+
         Notes
         -----
         Every minimal valid set lies inside ``An(x | y)``, the ancestors of ``x`` and
-        ``y`` in the graph without ``x``'s outgoing edges (intersecting a separator with
-        that set keeps it a separator; Tian, Paz and Pearl 1998). There, d-separation is
-        vertex separation in the moral graph. Nodes that may not be adjusted for are
-        eliminated (their neighbours joined into a clique), ``x`` and ``y`` are merged
-        into single vertices ``s`` and ``t``, and the minimal ``s``-``t`` vertex
-        separators are enumerated by the close-separator method of Berry, Bordat and
-        Cogis (1999): start from the separator closest to ``s`` and grow the ``s``-side
-        one vertex at a time. Each separator costs ``O(n * (n + m))`` to extend, so the
-        total time is ``O(N * n * (n + m))`` for ``N`` minimal sets on a moral graph of
-        ``n`` vertices and ``m`` edges -- polynomial delay, unlike enumerating all
-        ``2**n`` subsets. ``N`` itself can grow exponentially in pathological graphs;
-        for graphs of tens of nodes it is small.
+        ``y`` in the graph without ``x``'s outgoing edges; there, d-separation is vertex
+        separation in the moral graph, and the minimal separators are enumerated with
+        polynomial delay (see :mod:`causalkit.separators`).
         """
+        import itertools
+
+        from causalkit.separators import iter_minimal_backdoor_sets
+
         xs, ys, _ = self._query_sets(x, y, ())
         excluded = self._check_set(exclude, "exclude")
-        return _minimal_backdoor_sets(self, xs, ys, excluded)
+        found = list(itertools.islice(iter_minimal_backdoor_sets(self, xs, ys, excluded),
+                                      limit + 1))
+        if len(found) > limit:
+            raise GraphError(f"more than {limit} minimal backdoor sets; raise limit=, stream "
+                             "them with iter_backdoor_sets(), or let identify() pick a "
+                             "smallest one")
+        return sorted(found, key=lambda z: (len(z), sorted(self._index[v] for v in z)))
+
+    def iter_backdoor_sets(self, x: Nodes, y: Nodes, *, exclude: Nodes = ()
+                           ) -> Iterator[frozenset[str]]:
+        """The minimal backdoor sets of :meth:`backdoor_sets`, lazily and unsorted, each
+        after polynomial work; take as many as needed (``itertools.islice``)."""
+        from causalkit.separators import iter_minimal_backdoor_sets
+
+        xs, ys, _ = self._query_sets(x, y, ())
+        return iter_minimal_backdoor_sets(self, xs, ys, self._check_set(exclude, "exclude"))
+
+    def minimal_backdoor_set(self, x: Nodes, y: Nodes, *, exclude: Nodes = (),
+                             cost: Mapping[str, float] | None = None
+                             ) -> frozenset[str] | None:
+        """A backdoor set of least total ``cost`` (default: a smallest set), or ``None``.
+
+        Polynomial (one max-flow) however many minimal sets exist; nodes missing from
+        ``cost`` cost 1. Ties go to nodes earlier in node order.
+        """
+        from causalkit.separators import minimum_cost_backdoor_set
+
+        xs, ys, _ = self._query_sets(x, y, ())
+        excluded = self._check_set(exclude, "exclude")
+        if cost is not None:
+            self._check_set(list(cost), "cost")
+        return minimum_cost_backdoor_set(self, xs, ys, excluded, cost=cost)
 
     def identify(self, x: Nodes, y: Nodes, *, exclude: Nodes = (),
+                 cost: Mapping[str, float] | None = None,
                  backdoor_only: bool = False) -> Identification:
-        """Identify ``P(y | do(x))`` by backdoor adjustment.
+        """Identify ``P(y | do(x))`` from the observational distribution.
+
+        The methods are tried in this order; the first that applies answers:
+
+        1. **backdoor**: a backdoor set of least ``cost`` (a smallest one by default),
+           found in polynomial time, and ``sum_z P(y | x, z) P(z)``;
+        2. **no-causal-path**: ``x`` has no directed path to ``y``, so
+           ``P(y | do(x)) = P(y)`` (do-calculus rule 3);
+        3. **front-door**: a front-door set ``M`` and
+           ``sum_m P(m | x) sum_x' P(y | x', m) P(x')``;
+        4. **id**: the general ID algorithm of Shpitser and Pearl (2006);
+        5. otherwise **not identifiable**, with the hedge that proves it and the bounds
+           that still apply (:mod:`causalkit.bounds`, ``causalkit bound``).
 
         Parameters
         ----------
         x, y : str or iterable of str
-            Treatment(s) and outcome(s).
+            Treatment(s) and outcome(s); observed, disjoint and non-empty.
         exclude : str or iterable of str, optional
-            Observed nodes that must not be adjusted for.
+            Observed nodes that must not appear in the formula (for instance, ones too
+            costly to measure): every method treats them as unmeasured.
+        cost : mapping of str to float, optional
+            Cost of measuring each node (default 1): the backdoor set has least total
+            cost.
         backdoor_only : bool, default False
-            When ``x`` has no directed path to ``y``, ``do(x)`` cannot change ``y`` and
-            ``P(y | do(x)) = P(y)`` (rule 3 of the do-calculus) even if no backdoor set
-            exists. Set ``True`` to report only what the backdoor criterion proves.
+            Report only what the backdoor criterion proves (skip steps 2 to 4).
 
         Returns
         -------
         Identification
-            The verdict, the chosen adjustment set (the smallest minimal set, ties
-            broken by node order), the formula as text, and a reason when not
-            identifiable.
+            The verdict, the method, the expression (``.expression``: text, LaTeX,
+            ``evaluate``), the formula as text, and a reason when not identifiable.
 
         Examples
         --------
-        >>> g = CausalGraph([("U", "X"), ("U", "Y"), ("X", "Y")], latent={"U"})
+        >>> g = CausalGraph([("U", "X"), ("U", "Y"), ("X", "M"), ("M", "Y")], latent={"U"})
         >>> result = g.identify("X", "Y")
-        >>> result.identifiable
-        False
-        >>> print(result.reason)  # doctest: +NORMALIZE_WHITESPACE
-        no backdoor adjustment set exists: the backdoor path X <- U -> Y stays open
-        (latent: U)
+        >>> result.method
+        'front-door'
+        >>> print(result.formula)
+        P(Y | do(X)) = sum_{M} P(M | X) [sum_{X'} P(Y | X', M) P(X')]
         """
+        from causalkit import id_algorithm
+        from causalkit.expressions import Prob, product, summation
+        from causalkit.separators import minimum_cost_backdoor_set
+
         xs, ys, _ = self._query_sets(x, y, ())
         excluded = self._check_set(exclude, "exclude")
+        if cost is not None:
+            self._check_set(list(cost), "cost")
         xo, yo = self._ordered(xs), self._ordered(ys)
-        sets = _minimal_backdoor_sets(self, xs, ys, excluded)
-        if sets:
-            chosen = sets[0]
+        lat = self._ordered((xs | ys) & self._latent)
+        if lat:
+            raise GraphError(f"cannot identify an effect of or on latent node(s) "
+                             f"{', '.join(lat)}; query observed nodes")
+        query = dict(x=tuple(xo), y=tuple(yo))
+        chosen = minimum_cost_backdoor_set(self, xs, ys, excluded, cost=cost)
+        if chosen is not None:
+            zo = self._ordered(chosen)
+            expr = (Prob(tuple(yo), tuple(xo)) if not zo else
+                    summation(zo, product([Prob(tuple(yo), tuple(xo) + tuple(zo)),
+                                           Prob(tuple(zo))])))
+            return Identification(**query, identifiable=True, method="backdoor",
+                                  adjustment_set=tuple(zo), expression=expr,
+                                  all_sets=(tuple(zo),))
+        if backdoor_only:
+            return Identification(**query, identifiable=False, method=None,
+                                  adjustment_set=None,
+                                  reason=_no_backdoor_reason(self, xs, ys, excluded))
+        if not (self.descendants(xs) & ys):
             return Identification(
-                x=tuple(xo), y=tuple(yo), identifiable=True, method="backdoor",
-                adjustment_set=tuple(self._ordered(chosen)),
-                formula=_adjustment_formula(xo, yo, self._ordered(chosen)),
-                all_sets=tuple(tuple(self._ordered(s)) for s in sets))
-        if not backdoor_only and not (self.descendants(xs) & ys):
-            return Identification(
-                x=tuple(xo), y=tuple(yo), identifiable=True, method="no-causal-path",
-                adjustment_set=None,
-                formula=f"P({', '.join(yo)} | do({', '.join(xo)})) = P({', '.join(yo)})",
+                **query, identifiable=True, method="no-causal-path", adjustment_set=None,
+                expression=Prob(tuple(yo)),
                 reason=f"no directed path from {', '.join(xo)} to {', '.join(yo)}, so the "
                        "intervention leaves it unchanged (do-calculus rule 3); no backdoor "
                        "set exists")
-        return Identification(x=tuple(xo), y=tuple(yo), identifiable=False, method=None,
-                              adjustment_set=None, formula=None,
-                              reason=_no_backdoor_reason(self, xs, ys, excluded))
+        fd = id_algorithm.front_door_set(self, xs, ys, excluded)
+        if fd is not None:
+            mo = self._ordered(fd)
+            return Identification(**query, identifiable=True, method="front-door",
+                                  adjustment_set=None, front_door_set=tuple(mo),
+                                  expression=id_algorithm.front_door_expression(xo, yo, mo))
+        measured = self if not excluded else CausalGraph(
+            self._edges, roles=self._roles, latent=self._latent | excluded, nodes=self._nodes)
+        try:
+            expr = id_algorithm.identify_effect(measured, xs, ys)
+        except id_algorithm.NotIdentifiable as exc:
+            hedge = exc.hedge
+            reason = (f"{_no_backdoor_reason(self, xs, ys, excluded)}; no front-door set; "
+                      f"the ID algorithm finds the hedge {hedge}, which proves that no "
+                      "formula in P(v) exists")
+            return Identification(**query, identifiable=False, method=None,
+                                  adjustment_set=None, reason=reason, hedge=hedge,
+                                  bounds=_bounds_that_apply(self, xo, yo))
+        return Identification(**query, identifiable=True, method="id", adjustment_set=None,
+                              expression=expr)
 
     # ------------------------------------------------------------------ interop
+    @property
+    def positions(self) -> dict[str, tuple[float, float]]:
+        """Layout positions ``node -> (x, y)`` read from a file (dagitty's ``pos``); used
+        for drawing and written back on a round trip, ignored by every analysis."""
+        return dict(self._positions)
+
     def to_pgmpy(self):
-        """Convert to a ``pgmpy.base.DAG``: latents in ``latents``, roles as node roles.
+        """Convert to a ``pgmpy.base.DAG`` (see :func:`causalkit.graph_formats.to_pgmpy`)."""
+        from causalkit import graph_formats
 
-        Returns
-        -------
-        pgmpy.base.DAG
-            Node ``v`` with role ``r`` carries the pgmpy role ``r``
-            (``dag.get_role(r)``); latent nodes are in ``dag.latents``.
-        """
-        from pgmpy.base import DAG
-
-        for r in set(self._roles.values()) & set(_PGMPY_RESERVED_ROLES):
-            raise GraphError(f"role {r!r} is reserved by pgmpy; rename it")
-        dag = DAG(ebunch=list(self._edges))
-        dag.add_nodes_from(self._nodes)
-        if self._latent:
-            dag.latents = set(self._latent)
-        by_role: dict[str, list[str]] = {}
-        for v in self._nodes:
-            if self._roles[v] is not None:
-                by_role.setdefault(self._roles[v], []).append(v)
-        for r, vs in by_role.items():
-            dag.with_role(role=r, variables=vs, inplace=True)
-        return dag
+        return graph_formats.to_pgmpy(self)
 
     @classmethod
     def from_pgmpy(cls, dag) -> CausalGraph:
-        """Build a graph from a pgmpy ``DAG`` (or any subclass, such as a Bayesian network).
+        """Build a graph from a pgmpy ``DAG`` (see
+        :func:`causalkit.graph_formats.from_pgmpy`)."""
+        from causalkit import graph_formats
 
-        ``dag.latents`` become latent nodes. A node's pgmpy roles other than ``latents``
-        become its role; pgmpy's query roles ``exposures``/``outcomes`` are used only when
-        a node has no other role. More than one remaining role is an error.
-        """
-        nodes = [str(v) for v in dag.nodes()]
-        roles: dict[str, str | None] = {}
-        for v, data in dag.nodes(data=True):
-            rs = set(data.get("roles", set())) - set(_PGMPY_RESERVED_ROLES)
-            if len(rs) > 1:
-                rs -= set(_PGMPY_QUERY_ROLES)
-            if len(rs) > 1:
-                raise GraphError(f"node {v!r} has several pgmpy roles {sorted(rs)}; a "
-                                 "causalkit node has one role: remove the others first")
-            roles[str(v)] = next(iter(rs)) if rs else None
-        return cls([(str(u), str(v)) for u, v in dag.edges()], roles=roles,
-                   latent={str(v) for v in getattr(dag, "latents", set())}, nodes=nodes)
+        return graph_formats.from_pgmpy(dag, cls)
 
     @classmethod
     def from_nx(cls, graph: nx.DiGraph) -> CausalGraph:
@@ -606,10 +679,10 @@ class CausalGraph:
     def to_dagitty(self) -> str:
         """dagitty text, one node statement per node and one line per edge.
 
-        Latent nodes carry dagitty's ``latent`` mark. A role that is one of dagitty's
-        marks (``exposure``, ``outcome``, ``adjusted``, ``selected``) is written as that
-        mark; any other role as the attribute ``role="..."``, which dagitty keeps and
-        ignores. :meth:`from_dagitty` reads both back, so roles and latents round-trip.
+        Latent nodes carry dagitty's ``latent`` mark. A role that is one of dagitty's marks
+        (``exposure``, ``outcome``, ``adjusted``, ``selected``) is written as that mark;
+        any other role as the attribute ``role="..."``, which dagitty keeps and ignores;
+        positions as ``pos="x,y"``. :meth:`from_dagitty` reads all of it back.
 
         Examples
         --------
@@ -622,44 +695,32 @@ class CausalGraph:
         C -> Z
         }
         """
-        lines = ["dag {"]
-        for v in self._nodes:
-            attrs = []
-            if v in self._latent:
-                attrs.append("latent")
-            r = self._roles[v]
-            if r in DAGITTY_MARKS:
-                attrs.append(r)
-            elif r is not None:
-                attrs.append(f"role={_quote(r, always=True)}")
-            lines.append(_quote(v) + (f" [{','.join(attrs)}]" if attrs else ""))
-        lines += [f"{_quote(u)} -> {_quote(v)}" for u, v in self._edges]
-        lines.append("}")
-        return "\n".join(lines)
+        from causalkit import graph_formats
+
+        return graph_formats.to_dagitty(self)
 
     @classmethod
     def from_dagitty(cls, text: str) -> CausalGraph:
-        """Parse dagitty text (``dag { A [latent] A -> B <- C }``).
+        """Parse dagitty text (``dag { A [latent] A -> B <- C }``) as dagitty reads it.
 
-        Supported: node statements with attribute lists (``latent``, dagitty's marks,
-        ``role="..."``; other attributes such as ``pos`` are ignored), edge chains with
-        ``->`` and ``<-``, groups ``{A B} -> C``, and ``;`` or newlines as separators. A
-        bidirected edge ``A <-> B`` becomes an explicit latent confounder ``U_A_B``
-        (role ``confounder``). Undirected and partially directed edges are errors: a
-        causal graph is a DAG.
+        Named and ``strict`` graphs, nested groups, several statements on a line, all of
+        dagitty's attribute aliases (``[l]``, ``[u]``, ``[e]``, ``[o]``, ...) and
+        positions are read; ``A <-> B`` becomes a latent confounder whose name collides
+        with no other node. See :mod:`causalkit.graph_formats` for the grammar and the
+        refusals (each names its line and column).
         """
-        return _parse_dagitty(text, cls)
+        from causalkit import graph_formats
+
+        return graph_formats.from_dagitty(text, cls)
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """networkx node-link JSON with ``role`` and ``latent`` node attributes.
 
         The ``graph`` member records ``{"format": "causalkit.graph", "version": 1}``.
         """
-        data = nx.node_link_data(self._g, edges="edges")
-        data["graph"] = {"format": _JSON_FORMAT, "version": _JSON_VERSION}
-        # networkx lists edges grouped by source; keep insertion order so files diff well.
-        data["edges"] = [{"source": u, "target": v} for u, v in self._edges]
-        return json.dumps(data, indent=indent)
+        from causalkit import graph_formats
+
+        return graph_formats.to_json(self, indent=indent)
 
     @classmethod
     def from_json(cls, data: str | Mapping[str, Any]) -> CausalGraph:
@@ -668,30 +729,9 @@ class CausalGraph:
         Plain networkx node-link data (``links`` or ``edges`` key) is accepted as well;
         a dictionary in the :meth:`from_spec` layout is passed on to it.
         """
-        if isinstance(data, str):
-            try:
-                data = json.loads(data)
-            except json.JSONDecodeError as exc:
-                raise GraphError(f"not valid JSON ({exc}); check the file") from None
-        if not isinstance(data, Mapping):
-            raise GraphError("graph JSON must be an object with 'nodes' and 'edges'")
-        nodes, edges = data.get("nodes"), data.get("edges")
-        if (isinstance(nodes, Mapping)
-                or (isinstance(nodes, list) and nodes and all(isinstance(v, str) for v in nodes))
-                or (isinstance(edges, list) and edges and isinstance(edges[0], list))):
-            return cls.from_spec(data)
-        if data.get("directed") is False or data.get("multigraph") is True:
-            raise GraphError("graph JSON must describe a directed, non-multi graph")
-        link_key = "edges" if "edges" in data else "links"
-        try:
-            names = [n["id"] for n in data.get("nodes", [])]
-            roles = {n["id"]: n.get("role") for n in data.get("nodes", [])}
-            latent = {n["id"] for n in data.get("nodes", []) if n.get("latent")}
-            edges = [(e["source"], e["target"]) for e in data.get(link_key, [])]
-        except (KeyError, TypeError) as exc:
-            raise GraphError(f"malformed node-link JSON (missing {exc}); nodes need 'id', "
-                             "edges need 'source' and 'target'") from None
-        return cls(edges, roles=roles, latent=latent, nodes=names)
+        from causalkit import graph_formats
+
+        return graph_formats.from_json(data, cls)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the graph atomically; the format follows the extension (.json, .dagitty)."""
@@ -758,17 +798,25 @@ class Identification:
     identifiable : bool
         Whether the effect was identified.
     method : str or None
-        ``"backdoor"`` (adjustment), ``"no-causal-path"`` (``x`` does not cause ``y``)
-        or ``None``.
+        ``"backdoor"``, ``"no-causal-path"`` (``x`` does not cause ``y``),
+        ``"front-door"``, ``"id"`` (the ID algorithm) or ``None``.
     adjustment_set : tuple of str or None
         The chosen backdoor set (empty tuple: no adjustment needed).
-    formula : str or None
-        The identifying formula as text.
+    expression : Expression or None
+        The identifying formula as an object: ``.text()``, ``.latex()``,
+        ``.evaluate(distribution, values)`` (see :mod:`causalkit.expressions`).
     reason : str or None
-        Why the effect is not identified by adjustment (or a note for
-        ``"no-causal-path"``).
+        Why the effect is not identified (or a note for ``"no-causal-path"``).
     all_sets : tuple of tuple of str
-        Every minimal backdoor set, smallest first.
+        The chosen backdoor set; every minimal one is listed by
+        :meth:`CausalGraph.backdoor_sets`.
+    front_door_set : tuple of str or None
+        The mediators of a front-door answer.
+    hedge : Hedge or None
+        When not identifiable: the hedge (c-forests ``F' ⊂ F``) that proves it.
+    bounds : tuple of str
+        When not identifiable: the bounds on ``P(y | do(x))`` that still apply, as
+        formulas; ``causalkit bound`` computes them from data.
     """
 
     x: tuple[str, ...]
@@ -776,9 +824,61 @@ class Identification:
     identifiable: bool
     method: str | None
     adjustment_set: tuple[str, ...] | None
-    formula: str | None
+    formula: str | None = None
     reason: str | None = None
     all_sets: tuple[tuple[str, ...], ...] = field(default=())
+    expression: Expression | None = None
+    front_door_set: tuple[str, ...] | None = None
+    hedge: Hedge | None = None
+    bounds: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.formula is None and self.expression is not None:
+            text = f"{self.query()} = {self.expression.text()}"
+            if self.free_extra:
+                text += f" (for any value of {', '.join(self.free_extra)})"
+            object.__setattr__(self, "formula", text)
+
+    @property
+    def free_extra(self) -> tuple[str, ...]:
+        """Variables of the formula outside the query (the ID algorithm's line 3 adds them
+        to ``do``): the formula holds for every value of them."""
+        if self.expression is None:
+            return ()
+        return tuple(sorted(self.expression.free - set(self.x) - set(self.y)))
+
+    def evaluate(self, distribution: Any, values: Mapping[str, int]) -> float:
+        """``P(y | do(x))`` from the formula, ``values`` giving ``x`` and ``y`` (the extra
+        variables of :attr:`free_extra` default to 0).
+
+        Raises
+        ------
+        CausalKitError
+            When the effect is not identifiable, a value is missing, or positivity fails.
+        """
+        if self.expression is None:
+            raise CausalKitError(f"{self.query()} is not identifiable: {self.reason}")
+        return self.expression.evaluate(distribution,
+                                        {**dict.fromkeys(self.free_extra, 0), **values})
+
+    def query(self, *, latex: bool = False) -> str:
+        """``P(Y | do(X))`` as text (or LaTeX)."""
+        y, x = ", ".join(self.y), ", ".join(self.x)
+        if latex:
+            from causalkit.expressions import Prob
+
+            inner = Prob(self.y).latex()[2:-1]
+            xs = Prob(self.x).latex()[2:-1]
+            return rf"P({inner} \mid do({xs}))"
+        return f"P({y} | do({x}))"
+
+    def latex(self) -> str | None:
+        """The formula in LaTeX (``None`` when not identifiable)."""
+        if self.expression is None:
+            return None
+        tail = (rf" \quad \text{{(for any value of {', '.join(self.free_extra)})}}"
+                if self.free_extra else "")
+        return f"{self.query(latex=True)} = {self.expression.latex()}{tail}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -786,8 +886,13 @@ class Identification:
                 "method": self.method,
                 "adjustment_set": None if self.adjustment_set is None
                 else list(self.adjustment_set),
-                "formula": self.formula, "reason": self.reason,
-                "all_sets": [list(s) for s in self.all_sets]}
+                "formula": self.formula, "latex": self.latex(), "reason": self.reason,
+                "all_sets": [list(s) for s in self.all_sets],
+                "front_door_set": None if self.front_door_set is None
+                else list(self.front_door_set),
+                "hedge": None if self.hedge is None
+                else {"F": list(self.hedge.f), "F_prime": list(self.hedge.f_prime)},
+                "bounds": list(self.bounds)}
 
     def __str__(self) -> str:
         return self.formula if self.identifiable else f"not identifiable: {self.reason}"
@@ -800,100 +905,83 @@ def load(path: str | os.PathLike) -> CausalGraph:
     ------
     FileNotFoundError
         When the file does not exist.
+    DataError
+        When the file is not text (binary data).
     GraphError
-        On an unknown extension or an invalid graph.
+        On an unknown extension or an invalid graph (dagitty errors name line and
+        column; an empty file is refused).
     """
     path = Path(path)
     fmt = _format_of(path)
-    text = path.read_text(encoding="utf-8")
+    if not path.exists():
+        raise FileNotFoundError(f"no such graph file: {path}")
+    text = read_text(path, what="graph file", fix="pass a .json or .dagitty graph")
     if fmt == "json":
         return CausalGraph.from_json(text)
     return CausalGraph.from_dagitty(text)
 
 
 # ====================================================================== algorithms
-def _minimal_backdoor_sets(g: CausalGraph, xs: set[str], ys: set[str],
-                           excluded: set[str]) -> list[frozenset[str]]:
-    """Minimal backdoor sets via minimal vertex separators of the moral ancestral graph."""
-    cut = g._g.copy()
-    cut.remove_edges_from([(u, v) for u in xs for v in list(cut.successors(u))])
-    anc = set(xs) | set(ys)
-    for v in list(anc):
-        anc |= nx.ancestors(cut, v)
-    moral = nx.moral_graph(cut.subgraph(anc))
-    forbidden = (g.latent | g.descendants(xs) | excluded) - xs - ys
-    # Merge x into "s" and y into "t". Fresh names avoid clashes with user nodes.
-    s, t = object(), object()
-    h = nx.Graph()
-    rename = {v: s for v in xs} | {v: t for v in ys}
-    h.add_nodes_from(rename.get(v, v) for v in moral.nodes)
-    for u, v in moral.edges:
-        a, b = rename.get(u, u), rename.get(v, v)
-        if a is not b:
-            h.add_edge(a, b)
-    # Eliminate nodes that may not be adjusted for: paths through them stay open.
-    for v in forbidden & set(h.nodes):
-        nbrs = list(h.neighbors(v))
-        h.remove_node(v)
-        h.add_edges_from((a, b) for i, a in enumerate(nbrs) for b in nbrs[i + 1:])
-    if not nx.has_path(h, s, t):
-        return [frozenset()]
-    if h.has_edge(s, t):
-        return []
-    found = _minimal_st_separators(h, s, t)
-    return sorted(found, key=lambda z: (len(z), sorted(g._index[v] for v in z)))
+def _d_connected(g: nx.DiGraph, xs: set[str], ys: set[str], zs: set[str]) -> bool:
+    """Whether some path between ``xs`` and ``ys`` is active given ``zs`` (Bayes ball).
 
-
-def _minimal_st_separators(h: nx.Graph, s: object, t: object) -> set[frozenset[str]]:
-    """All minimal s-t vertex separators of ``h`` (s, t non-adjacent and connected).
-
-    For a connected vertex set A containing s with t outside N[A], the neighbourhood of
-    t's component in h - N[A] is a minimal s-t separator *close to* A; every minimal
-    separator arises from {s} by repeatedly adding one separator vertex to the s-side
-    component (Berry, Bordat & Cogis 1999).
+    Every active path can be found inside ``An(xs | ys | zs)``, so the ball never leaves
+    that set: the cost is linear in its size, not in the graph's.
     """
-
-    def close_separator(side: set) -> frozenset | None:
-        closed = set(side)
-        for v in side:
-            closed.update(h.neighbors(v))
-        if t in closed:
-            return None
-        rest = h.subgraph(set(h.nodes) - closed)
-        comp = nx.node_connected_component(rest, t)
-        sep = set()
-        for v in comp:
-            sep.update(w for w in h.neighbors(v) if w not in comp)
-        return frozenset(sep)
-
-    def s_component(sep: frozenset) -> set:
-        return nx.node_connected_component(h.subgraph(set(h.nodes) - sep), s)
-
-    start = close_separator({s})
-    assert start is not None  # s and t are not adjacent
-    seen = {start}
-    stack = [start]
+    pred, succ = g.pred, g.succ
+    anc = set(xs) | set(ys) | set(zs)
+    stack = list(anc)
     while stack:
-        sep = stack.pop()
-        side = s_component(sep)
-        for v in sep:
-            nxt = close_separator(side | {v})
-            if nxt is not None and nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    return seen
+        for p in pred[stack.pop()]:
+            if p not in anc:
+                anc.add(p)
+                stack.append(p)
+    anc_z = set(zs)
+    stack = list(zs)
+    while stack:
+        for p in pred[stack.pop()]:
+            if p not in anc_z:
+                anc_z.add(p)
+                stack.append(p)
+    # (node, up): up=True when the ball arrived from a child (or starts there).
+    seen: set[tuple[str, bool]] = set()
+    balls = [(x, True) for x in xs]
+    while balls:
+        v, up = balls.pop()
+        if (v, up) in seen:
+            continue
+        seen.add((v, up))
+        if v in ys:
+            return True
+        if v in zs:
+            if not up:  # a collider in the conditioning set lets the ball bounce back up
+                balls.extend((p, True) for p in pred[v])
+            continue
+        if up:
+            balls.extend((p, True) for p in pred[v])
+        balls.extend((c, False) for c in succ[v] if c in anc)
+        if not up and v in anc_z:
+            balls.extend((p, True) for p in pred[v])
+    return False
 
 
-def _adjustment_formula(xs: list[str], ys: list[str], zs: list[str]) -> str:
-    x, y = ", ".join(xs), ", ".join(ys)
-    if not zs:
-        return f"P({y} | do({x})) = P({y} | {x})"
-    z = ", ".join(zs)
-    return f"P({y} | do({x})) = sum_{{{z}}} P({y} | {x}, {z}) P({z})"
+def _bounds_that_apply(g: CausalGraph, xo: list[str], yo: list[str]) -> tuple[str, ...]:
+    """The bounds of :mod:`causalkit.bounds` valid for a non-identifiable effect."""
+    x, y = ", ".join(v.lower() for v in xo), ", ".join(v.lower() for v in yo)
+    out = [f"natural: P({x}, {y}) <= P({y} | do({x})) <= P({x}, {y}) + 1 - P({x})"]
+    # do(z) leaves P(y | do(x)) unchanged when every directed path from z to y meets x.
+    rest = g._g.subgraph(set(g.nodes) - set(xo))
+    nuisances = [z for z in g._ordered(g.ancestors(xo)) if z not in g.latent
+                 and not (nx.descendants(rest, z) & set(yo))]
+    if nuisances:
+        out.append(f"do(z) for z in {{{', '.join(nuisances)}}}: P({x}, {y} | do(z)) <= "
+                   f"P({y} | do({x})) <= P({x}, {y} | do(z)) + 1 - P({x} | do(z))")
+    out.append("compute them from data with 'causalkit bound' (causalkit.bounds)")
+    return tuple(out)
 
 
 def _no_backdoor_reason(g: CausalGraph, xs: set[str], ys: set[str], excluded: set[str],
-                        max_paths: int = 2000) -> str:
+                        max_paths: int = 200) -> str:
     """Name an open backdoor path that no allowed set can block, when one is found."""
     allowed = set(g.observed) - g.descendants(xs) - excluded - xs - ys
     cut = g._g.copy()
@@ -949,152 +1037,6 @@ def _path_open(cut: nx.DiGraph, path: list[str], z: set[str], z_anc: set[str]) -
         if not collider and v in z:
             return False
     return True
-
-
-# ====================================================================== dagitty
-_TOKEN = re.compile(r"""
-    (?P<ws>\s+)
-  | (?P<arrow><->|->|<-|--|@->|<-@|@-@|@--|--@)
-  | (?P<lbrace>\{) | (?P<rbrace>\}) | (?P<semi>;) | (?P<comma>,) | (?P<assign>=)
-  | (?P<attrs>\[(?:[^\]"]|"(?:[^"\\]|\\.)*")*\])
-  | (?P<quoted>"(?:[^"\\]|\\.)*")
-  | (?P<name>[A-Za-z0-9_.:+*/$%&|^~?!']+)
-""", re.VERBOSE)
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.]+")
-_ATTR = re.compile(r'\s*([A-Za-z_][\w-]*)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,]*))?\s*(?:,|$)')
-_GRAPH_TYPES = ("dag", "graph", "digraph", "pdag", "mag", "pag")
-
-
-def _quote(name: str, always: bool = False) -> str:
-    if not always and _PLAIN_NAME.fullmatch(name):
-        return name
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _unquote(token: str) -> str:
-    if token.startswith('"'):
-        return re.sub(r"\\(.)", r"\1", token[1:-1])
-    return token
-
-
-def _tokenize(text: str) -> list[tuple[str, str]]:
-    tokens, pos = [], 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            line = text.count("\n", 0, pos) + 1
-            raise GraphError(f"dagitty: cannot parse {text[pos:pos + 20]!r} on line {line}; "
-                             "expected a node name, an edge (->, <-) or an attribute list")
-        if m.lastgroup != "ws":
-            tokens.append((m.lastgroup, m.group()))
-        pos = m.end()
-    return tokens
-
-
-def _parse_attrs(raw: str) -> dict[str, str | None]:
-    body, out, pos = raw[1:-1], {}, 0
-    while pos < len(body):
-        if body[pos:].strip() == "":
-            break
-        m = _ATTR.match(body, pos)
-        if m is None or m.end() == pos:
-            raise GraphError(f"dagitty: cannot parse attribute list {raw!r}; write "
-                             '[latent,role="confounder"]')
-        value = m.group(2)
-        out[m.group(1)] = None if value is None else _unquote(value.strip())
-        pos = m.end()
-    return out
-
-
-def _parse_dagitty(text: str, cls: type[CausalGraph]) -> CausalGraph:
-    if not isinstance(text, str):
-        raise GraphError("dagitty input must be text")
-    tokens = _tokenize(text)
-    i = 0
-    if tokens and tokens[0][0] == "name" and tokens[0][1].lower() in _GRAPH_TYPES:
-        kind = tokens[0][1].lower()
-        if kind not in ("dag", "digraph", "graph"):
-            raise GraphError(f"dagitty: a {kind.upper()} is not a DAG; causalkit reads "
-                             "'dag { ... }'")
-        i = 1
-    if i < len(tokens) and tokens[i][0] == "lbrace" and tokens[-1][0] == "rbrace":
-        tokens = tokens[i + 1:-1]
-    elif i:
-        raise GraphError("dagitty: expected 'dag { ... }' with matching braces")
-
-    order: dict[str, None] = {}
-    node_attrs: dict[str, dict[str, str | None]] = {}
-    edges: list[tuple[str, str]] = []
-    roles: dict[str, str | None] = {}
-    latent: set[str] = set()
-
-    def operand(k: int) -> tuple[list[str], int]:
-        kind, tok = tokens[k]
-        if kind == "lbrace":
-            names, k = [], k + 1
-            while k < len(tokens) and tokens[k][0] != "rbrace":
-                if tokens[k][0] in ("name", "quoted"):
-                    names.append(_unquote(tokens[k][1]))
-                    order.setdefault(names[-1], None)
-                elif tokens[k][0] not in ("comma", "semi"):
-                    raise GraphError(f"dagitty: unexpected {tokens[k][1]!r} in a group")
-                k += 1
-            if k == len(tokens):
-                raise GraphError("dagitty: unclosed '{' group")
-            return names, k + 1
-        if kind not in ("name", "quoted"):
-            raise GraphError(f"dagitty: unexpected {tok!r}; expected a node name")
-        name = _unquote(tok)
-        order.setdefault(name, None)
-        k += 1
-        if k < len(tokens) and tokens[k][0] == "attrs":
-            node_attrs.setdefault(name, {}).update(_parse_attrs(tokens[k][1]))
-            k += 1
-        return [name], k
-
-    k = 0
-    while k < len(tokens):
-        if tokens[k][0] in ("semi", "comma"):
-            k += 1
-            continue
-        if k + 1 < len(tokens) and tokens[k + 1][0] == "assign":
-            # A graph attribute such as bb="0,0,1,1" (dagitty.net writes one): ignored.
-            if k + 2 >= len(tokens) or tokens[k + 2][0] not in ("name", "quoted"):
-                raise GraphError(f"dagitty: {tokens[k][1]}= needs a value")
-            k += 3
-            continue
-        left, k = operand(k)
-        while k < len(tokens) and tokens[k][0] == "arrow":
-            arrow = tokens[k][1]
-            if k + 1 >= len(tokens):
-                raise GraphError(f"dagitty: edge {arrow!r} has no right-hand side")
-            right, k = operand(k + 1)
-            for a in left:
-                for b in right:
-                    if arrow == "->":
-                        edges.append((a, b))
-                    elif arrow == "<-":
-                        edges.append((b, a))
-                    elif arrow == "<->":
-                        u = "U_" + "_".join(sorted((a, b)))
-                        order.setdefault(u, None)
-                        latent.add(u)
-                        roles[u] = "confounder"
-                        edges += [(u, a), (u, b)]
-                    else:
-                        raise GraphError(f"dagitty: edge {a} {arrow} {b} is not directed; "
-                                         "a causal graph needs -> or <- edges")
-            left = right
-
-    for v, attrs in node_attrs.items():
-        if "latent" in attrs:
-            latent.add(v)
-        marks = [m for m in DAGITTY_MARKS if m in attrs]
-        if "role" in attrs:
-            roles[v] = attrs["role"]
-        elif marks:
-            roles[v] = marks[0]
-    return cls(edges, roles=roles, latent=latent, nodes=list(order))
 
 
 # ====================================================================== small helpers

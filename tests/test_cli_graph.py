@@ -1,4 +1,5 @@
-"""`causalkit graph`: show, check, backdoor, dsep, list -- exit codes, --json, bad input."""
+"""`causalkit graph`: show, check, backdoor, identify, dsep, list -- exit codes, --json, bad
+input."""
 
 from __future__ import annotations
 
@@ -97,6 +98,8 @@ def test_dsep():
     (("dsep", "genint", "--x", "Z", "--y", "Q"), "unknown node 'Q'"),
     (("backdoor", "genint", "--x", "Zz", "--y", "X"), "did you mean 'Z'"),
     (("dsep", "genint", "--x", "Z", "--y", "Z"), "overlap"),
+    (("identify", "genint", "--x", "Q", "--y", "Y"), "unknown node 'Q'"),
+    (("identify", "genint", "--x", "C", "--y", "Y"), "latent node(s) C"),
 ])
 def test_bad_input_one_line_exit_2(args, match):
     res = run(*args)
@@ -114,3 +117,47 @@ def test_bad_files_exit_2(tmp_path):
     loop.write_text("dag { A -> A }")
     res = run("backdoor", str(loop), "--x", "A", "--y", "A")
     assert res.exit_code == 2 and "self-loop" in res.stderr
+
+
+def test_identify_text_latex_json():
+    res = run("identify", "frontdoor", "--x", "X", "--y", "Y")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines() == [
+        "frontdoor: identifiable (front-door)",
+        "P(Y | do(X)) = sum_{M} P(M | X) [sum_{X'} P(Y | X', M) P(X')]"]
+    res = run("identify", "frontdoor", "--x", "X", "--y", "Y", "--latex")
+    assert r"\sum_{M} P(M \mid X)" in res.stdout
+    data = json.loads(run("identify", "frontdoor", "--x", "X", "--y", "Y", "--json").stdout)
+    assert data["method"] == "front-door" and data["front_door_set"] == ["M"]
+    assert data["latex"].startswith(r"P(Y \mid do(X)) = ")
+    res = run("identify", "genint", "--x", "X", "--y", "Y")
+    assert res.exit_code == 0 and "identifiable (backdoor)" in res.stdout
+
+
+def test_identify_not_identifiable_prints_hedge_and_bounds(tmp_path):
+    bow = tmp_path / "bow.dagitty"
+    bow.write_text("dag { Z -> X  X <-> Y  X -> Y }")
+    res = run("identify", str(bow), "--x", "X", "--y", "Y")
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    assert "P(Y | do(X)) is not identifiable" in out
+    assert "hedge F = {X, Y}, F' = {Y}" in out
+    assert "natural: P(x, y) <= P(y | do(x))" in out and "do(z) for z in {Z}" in out
+    assert "causalkit bound" in out
+    data = json.loads(run("identify", str(bow), "--x", "X", "--y", "Y", "--json").stdout)
+    assert data["identifiable"] is False and data["hedge"] == {"F": ["X", "Y"],
+                                                               "F_prime": ["Y"]}
+
+
+def test_backdoor_points_to_identify():
+    res = run("backdoor", "frontdoor", "--x", "X", "--y", "Y")
+    assert res.exit_code == 0
+    assert "causalkit graph identify frontdoor --x X --y Y" in res.stdout
+
+
+def test_empty_dagitty_refused(tmp_path):
+    empty = tmp_path / "empty.dagitty"
+    empty.write_text("")
+    res = run("check", str(empty))
+    assert res.exit_code == 2
+    assert "line 1, column 1: the text holds no graph" in res.stderr

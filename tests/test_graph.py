@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from causalkit.errors import GraphError
 from causalkit.graph import CausalGraph, load
+from causalkit.separators import minimal_backdoor_set
 
 # ---------------------------------------------------------------- canonical fixtures
 CHAIN = CausalGraph([("A", "B"), ("B", "C")])
@@ -245,9 +246,13 @@ def test_identify_not_identifiable_names_path():
     r = lat.identify("X", "Y")
     assert not r.identifiable and r.formula is None
     assert "X <- U -> Y" in r.reason and "latent: U" in r.reason
-    # Frontdoor graph: not identifiable by backdoor adjustment.
+    assert r.hedge is not None and r.hedge.f == ("X", "Y") and r.hedge.f_prime == ("Y",)
+    assert r.bounds[0].startswith("natural: P(x, y) <= P(y | do(x))")
+    assert "causalkit bound" in r.bounds[-1]
+    # Frontdoor graph: not identifiable by backdoor adjustment, but by the front door.
     fd = CausalGraph([("U", "X"), ("U", "Y"), ("X", "M"), ("M", "Y")], latent={"U"})
-    assert not fd.identify("X", "Y").identifiable
+    assert not fd.identify("X", "Y", backdoor_only=True).identifiable
+    assert fd.identify("X", "Y").method == "front-door"
 
 
 def test_identify_no_causal_path_genint():
@@ -330,7 +335,7 @@ def test_dagitty_parse_features():
     assert web.backdoor_sets("X", "Y") == []
     b = CausalGraph.from_dagitty("dag { X <-> Y  X -> Y }")
     assert b.latent == {"U_X_Y"} and b.role("U_X_Y") == "confounder"
-    with pytest.raises(GraphError, match="not directed"):
+    with pytest.raises(GraphError, match=r"line 1, column 9: the undirected edge '--'"):
         CausalGraph.from_dagitty("dag { X -- Y }")
     with pytest.raises(GraphError, match="cycle"):
         CausalGraph.from_dagitty("dag { X -> Y -> X }")
@@ -383,3 +388,46 @@ def test_file_errors(tmp_path):
         load(cyc)
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "missing.json")
+
+
+def test_d_separation_matches_networkx_on_random_dags():
+    rng = random.Random(3)
+    for _ in range(300):
+        n = rng.randint(3, 9)
+        names = [f"N{i}" for i in range(n)]
+        g = CausalGraph([(names[i], names[j]) for i in range(n) for j in range(i + 1, n)
+                         if rng.random() < 0.35], nodes=names)
+        x, y, *z = rng.sample(names, rng.randint(2, n))
+        z = z[:rng.randint(0, len(z))]
+        assert g.d_separated(x, y, z) == nx.is_d_separator(g.nx, {x}, {y}, set(z))
+
+
+def test_polynomial_sets_match_brute_force():
+    # FindMinSep gives a minimal valid set, the max-flow one a smallest (or cheapest) one,
+    # exactly when brute force finds any; the exclude list is honoured.
+    rng = random.Random(5)
+    for _ in range(250):
+        n = rng.randint(3, 8)
+        names = [f"N{i}" for i in range(n)]
+        g = CausalGraph([(names[i], names[j]) for i in range(n) for j in range(i + 1, n)
+                         if rng.random() < 0.45],
+                        latent={v for v in names if rng.random() < 0.2}, nodes=names)
+        obs = g.observed
+        if len(obs) < 2:
+            continue
+        x, y = rng.sample(obs, 2)
+        exclude = {v for v in obs if v not in (x, y) and rng.random() < 0.2}
+        cost = {v: rng.choice([1, 2, 5]) for v in obs if v not in (x, y)}
+        rest = [v for v in g.nodes if v not in (x, y) and v not in exclude]
+        valid = [frozenset(s) for k in range(len(rest) + 1)
+                 for s in itertools.combinations(rest, k) if g.is_backdoor_set(x, y, s)]
+        z = minimal_backdoor_set(g, {x}, {y}, exclude)
+        best = g.minimal_backdoor_set(x, y, exclude=exclude)
+        cheap = g.minimal_backdoor_set(x, y, exclude=exclude, cost=cost)
+        if not valid:
+            assert z is None and best is None and cheap is None
+            continue
+        assert z in valid and not any(t < z for t in valid)
+        assert best in valid and len(best) == min(len(s) for s in valid)
+        assert cheap in valid
+        assert sum(cost[v] for v in cheap) == min(sum(cost[v] for v in s) for s in valid)

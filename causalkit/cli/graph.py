@@ -6,6 +6,7 @@ GRAPH is a file (``.json`` or ``.dagitty``) or the name of a built-in graph
     causalkit graph show genint --png genint.png
     causalkit graph check my_graph.dagitty
     causalkit graph backdoor genint --x Y --y X
+    causalkit graph identify frontdoor --x X --y Y --latex
     causalkit graph dsep genint --x Z --y Y --given C
 """
 
@@ -19,8 +20,8 @@ from causalkit.cli._common import JSON_OPTION, emit_json, format_table, user_err
 from causalkit.errors import CausalKitError, GraphError
 
 graph_app = typer.Typer(
-    help="Causal graphs: show, check, backdoor sets and d-separation. GRAPH is a .json or "
-    ".dagitty file or a built-in name (see 'causalkit graph list').",
+    help="Causal graphs: show, check, backdoor sets, identification and d-separation. "
+    "GRAPH is a .json or .dagitty file or a built-in name (see 'causalkit graph list').",
     no_args_is_help=True,
 )
 
@@ -137,6 +138,8 @@ def backdoor(graph: str = GRAPH_ARG,
     xs, ys, ex = _split(x), _split(y), _split(exclude)
     sets = g.backdoor_sets(xs, ys, exclude=ex)
     result = g.identify(xs, ys, exclude=ex)
+    if result.method not in ("backdoor", "no-causal-path"):
+        result = g.identify(xs, ys, exclude=ex, backdoor_only=True)
     ordered = [sorted(s, key=g.nodes.index) for s in sets]
     if json_out:
         emit_json({"graph": source, "minimal_sets": ordered, **result.to_dict()})
@@ -150,6 +153,39 @@ def backdoor(graph: str = GRAPH_ARG,
                f"{result.reason}")
     if result.method == "no-causal-path":
         typer.echo(f"note: {result.reason}")
+    if not result.identifiable:
+        typer.echo("other methods (front door, ID algorithm): causalkit graph identify "
+                   f"{graph} --x {x} --y {y}" + (f" --exclude {exclude}" if exclude else ""))
+
+
+@graph_app.command("identify")
+@user_errors
+def identify(graph: str = GRAPH_ARG,
+             x: str = typer.Option(..., "--x", help="Treatment node(s), comma-separated."),
+             y: str = typer.Option(..., "--y", help="Outcome node(s), comma-separated."),
+             exclude: str = typer.Option(None, "--exclude", help="Nodes the formula may not "
+                                         "use (treated as unmeasured), comma-separated."),
+             latex: bool = typer.Option(False, "--latex", help="Print the formula as LaTeX."),
+             json_out: bool = JSON_OPTION) -> None:
+    """Identify P(y | do(x)): backdoor, front door or the ID algorithm; else the hedge and
+    the bounds that still apply."""
+    g, source = resolve_graph(graph)
+    xs, ys, ex = _split(x), _split(y), _split(exclude)
+    result = g.identify(xs, ys, exclude=ex)
+    if json_out:
+        emit_json({"graph": source, **result.to_dict()})
+        return
+    if result.identifiable:
+        typer.echo(f"{source}: identifiable ({result.method})")
+        typer.echo(result.latex() if latex else result.formula)
+        if result.method == "no-causal-path":
+            typer.echo(f"note: {result.reason}")
+        return
+    typer.echo(f"{source}: {result.query()} is not identifiable")
+    typer.echo(f"why: {result.reason}")
+    typer.echo("bounds that still apply:")
+    for line in result.bounds:
+        typer.echo(f"  {line}")
 
 
 @graph_app.command("dsep")
