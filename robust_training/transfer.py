@@ -30,37 +30,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from causalkit.errors import CausalKitError
+from generators.perceptual import RandomFeatures, gram, random_features
 
 __all__ = ["RandomFeatures", "random_features", "ResNetFeatures", "resnet_features",
            "gram", "style_distance", "style_transfer", "transfer_pool"]
-
-
-class RandomFeatures(nn.Module):
-    """A seeded random conv net returning the output of each stage (ReLU features)."""
-
-    def __init__(self, widths: Sequence[int] = (32, 64, 128), seed: int = 0) -> None:
-        super().__init__()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            stages, cin = [], 3
-            for i, w in enumerate(widths):
-                stride = 1 if i == 0 else 2
-                stages.append(nn.Sequential(nn.Conv2d(cin, w, 3, stride, 1), nn.ReLU()))
-                cin = w
-            self.stages = nn.ModuleList(stages)
-        self.requires_grad_(False)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for stage in self.stages:
-            x = stage(x)
-            out.append(x)
-        return out
-
-
-def random_features(seed: int = 0, widths: Sequence[int] = (32, 64, 128)) -> RandomFeatures:
-    """A random-weights feature net (offline default)."""
-    return RandomFeatures(widths, seed).eval()
 
 
 class ResNetFeatures(nn.Module):
@@ -96,13 +69,6 @@ def resnet_features(arch: str = "resnet18", weights: str | os.PathLike | None = 
     if weights is not None:
         load_torchvision_weights(model, weights)
     return ResNetFeatures(model)
-
-
-def gram(f: torch.Tensor) -> torch.Tensor:
-    """Per-sample Gram matrices ``(N, C, C)`` of features ``(N, C, H, W)``, / (C H W)."""
-    n, c, h, w = f.shape
-    f = f.reshape(n, c, h * w)
-    return f @ f.transpose(1, 2) / (c * h * w)
 
 
 def style_distance(a: torch.Tensor, b: torch.Tensor, kind: str = "gram") -> torch.Tensor:
