@@ -11,10 +11,26 @@ from pathlib import Path
 
 import typer
 
-from causalkit.cli._common import JSON_OPTION, OUT_OPTION, emit_json, user_errors
+from causalkit.cli._common import (
+    JSON_OPTION,
+    OUT_OPTION,
+    check_device,
+    check_out,
+    emit_json,
+    user_errors,
+)
 
 reproduce_app = typer.Typer(help="Re-run a paper's experiment end to end.",
                             no_args_is_help=True)
+
+
+def _check_config(config: Path | None) -> None:
+    """Refuse a binary --config in one line (a missing one: the preset reader says so)."""
+    if config is not None and config.is_file():
+        from causalkit.io import read_text
+
+        read_text(config, what="--config file", fix="pass a YAML file, e.g. one written by "
+                  "--print-config")
 
 
 def register(app: typer.Typer) -> None:
@@ -104,6 +120,9 @@ def cgn_mnist(
 
     from robust_training.experiments.cgn_mnist import format_results, preset_config, run_cgn_mnist
 
+    check_out(out)
+    check_device(device)
+
     flags = {k: v for k, v in dict(
         cgn=cgn, textures=str(textures) if textures else None,
         official_root=str(official_root) if official_root else None,
@@ -115,7 +134,17 @@ def cgn_mnist(
     ).items() if v is not None}
     if epochs is not None and steps is None:
         flags["steps"] = None  # --epochs replaces the preset's step budget
+    _check_config(config)
     resolved = preset_config(variant, quick=quick, file=config, **flags)
+    # bad weights fail now, not after the data are built
+    if resolved.generator.cgn == "official":
+        from generators.cgn.mnist.checkpoint import load_official
+
+        load_official(resolved.data.variant, root=resolved.generator.official_root)
+    elif resolved.generator.cgn != "train":
+        from generators.cgn.mnist.checkpoint import load_generator
+
+        load_generator(resolved.generator.cgn)
     if print_config:
         typer.echo(resolved.to_yaml(), nl=False)
         return
@@ -127,3 +156,136 @@ def cgn_mnist(
     else:
         typer.echo(format_results(record))
         typer.echo(f"wrote {out}/results.json, table.txt and PNG grids")
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    out = {}
+    for item in values or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            from causalkit.errors import CausalKitError
+
+            raise CausalKitError(f"{option} {item!r} is not NAME=DIR; pass e.g. "
+                                 f"{option} in9=/data/bg_challenge")
+        out[name] = path
+    return out
+
+
+@reproduce_app.command("cgn-imagenet")
+@user_errors
+def cgn_imagenet(
+    stage: str = typer.Option(..., "--stage", help="train-cgn | generate | "
+                              "train-classifier | evaluate (each resumes under --out)."),
+    preset: str = typer.Option("paper", "--preset", help="'paper' (the official code's "
+                               "settings, for a GPU) or 'tiny' (a CPU stand-in with a "
+                               "random 32x32 BigGAN)."),
+    biggan: str = typer.Option(None, "--biggan", help="BigGAN weights: a name "
+                               "(biggan-deep-256), a folder, or 'tiny'."),
+    u2net: str = typer.Option(None, "--u2net", help="U^2-Net weights (u2netp.onnx / "
+                              "u2net.pth) or random:u2netp."),
+    cgn_checkpoint: Path = typer.Option(None, "--cgn-checkpoint", help="A trained CGN (ours "
+                                        "or the official cgn.pth) instead of this run's."),
+    n: int = typer.Option(None, "--n", min=1, help="Counterfactual base samples."),
+    mode: str = typer.Option(None, "--mode", help="random | best-classes | fixed."),
+    classes: str = typer.Option(None, "--classes", help="SHAPE,TEXTURE,BACKGROUND class "
+                                "ids for --mode fixed."),
+    noise: str = typer.Option(None, "--noise", help="shared (official) or separate noise "
+                              "per mechanism."),
+    truncation: float = typer.Option(None, "--truncation", help="BigGAN truncation."),
+    interpolate: str = typer.Option(None, "--interpolate", help="shape | texture | "
+                                    "background | all: interpolation sheets."),
+    tar: bool = typer.Option(None, "--tar/--no-tar", help="WebDataset tar shards instead "
+                             "of an ImageFolder."),
+    shard_rank: int = typer.Option(None, "--shard-rank", min=0, help="This process's share "
+                                   "of the generation shards (default $RANK)."),
+    shard_world: int = typer.Option(None, "--shard-world", min=1, help="Number of shares "
+                                    "(default $WORLD_SIZE)."),
+    real_root: Path = typer.Option(None, "--real-root", help="Real ImageNet training "
+                                   "ImageFolder."),
+    cf_root: Path = typer.Option(None, "--cf-root", help="Counterfactual set (default: this "
+                                 "run's generate stage)."),
+    arch: str = typer.Option(None, "--arch", help="Classifier ResNet (default resnet50)."),
+    pretrained: Path = typer.Option(None, "--pretrained", help="torchvision ResNet "
+                                    "state-dict file for the backbone."),
+    epochs: float = typer.Option(None, "--epochs", min=0.001, help="Classifier epochs."),
+    steps: int = typer.Option(None, "--steps", min=1, help="Classifier steps (overrides "
+                              "--epochs)."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Real and "
+                                   "counterfactual images per step, each."),
+    lr: float = typer.Option(None, "--lr", min=0.0, help="Classifier learning rate."),
+    workers: int = typer.Option(None, "--workers", min=0, help="Image-decoding processes."),
+    benchmark: list[str] = typer.Option(None, "--benchmark", help="Benchmarks to evaluate "
+                                        "(repeatable; default shape-bias and in9)."),
+    root: list[str] = typer.Option(None, "--root", help="NAME=DIR: a benchmark's data "
+                                   "folder (repeatable)."),
+    view: list[str] = typer.Option(None, "--view", help="shape | texture | background | "
+                                   "mean (repeatable; default all)."),
+    seed: int = typer.Option(None, "--seed", min=0, help="Run seed (default 0)."),
+    precision: str = typer.Option(None, "--precision", help="fp32 or bf16."),
+    config: Path = typer.Option(None, "--config", help="A YAML config on top of the preset, "
+                                "under the flags."),
+    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved "
+                                      "config as YAML and exit."),
+    device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if "
+                               "available)."),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
+    json_out: bool = JSON_OPTION,
+    out: Path = OUT_OPTION,
+) -> None:
+    """CGN on ImageNet (Sauer & Geiger 2021, Section 4.2), one stage at a time: train the
+    CGN, generate counterfactual ImageNet, train the shape/texture/background classifier,
+    evaluate it (shape bias, IN-9) per head and with averaged logits."""
+    from robust_training.experiments.cgn_imagenet import (
+        STAGES,
+        CGNImageNetConfig,
+        format_stage,
+        run_stage,
+    )
+
+    if stage not in STAGES:
+        from causalkit.errors import CausalKitError
+
+        raise CausalKitError(f"unknown --stage {stage!r}; choose one of {list(STAGES)}")
+    check_out(out)
+    check_device(device)
+    _check_config(config)
+    triple = None
+    if classes is not None:
+        try:
+            triple = [int(c) for c in classes.split(",")]
+        except ValueError:
+            triple = None
+        if triple is None or len(triple) != 3:
+            from causalkit.errors import CausalKitError
+
+            raise CausalKitError(f"--classes {classes!r} is not three comma-separated class "
+                                 "ids SHAPE,TEXTURE,BACKGROUND")
+    roots = _pairs(root, "--root")
+    flags = {k: v for k, v in dict(
+        biggan=biggan, u2net=u2net, cgn_checkpoint=str(cgn_checkpoint) if cgn_checkpoint
+        else None, n=n, mode=mode, classes=triple, noise=noise, truncation=truncation,
+        interpolate=interpolate, tar=tar, real_root=str(real_root) if real_root else None,
+        cf_root=str(cf_root) if cf_root else None, arch=arch,
+        pretrained=str(pretrained) if pretrained else None, epochs=epochs, steps=steps,
+        batch_size=batch_size, lr=lr, workers=workers,
+        benchmarks=list(benchmark) if benchmark else None, roots=roots or None,
+        views=list(view) if view else None, seed=seed, precision=precision,
+    ).items() if v is not None}
+    if epochs is not None and steps is None:
+        flags["steps"] = None  # --epochs replaces a preset's step budget
+    resolved = CGNImageNetConfig.resolve(preset, file=config, flags=flags)
+    if print_config:
+        typer.echo(resolved.to_yaml(), nl=False)
+        return
+    out = out or Path("runs") / f"cgn-imagenet-{preset}"
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    record = run_stage(resolved, stage, out, device=device, progress=not json_out,
+                       rank=shard_rank, world=shard_world)
+    if json_out:
+        emit_json(record)
+    else:
+        typer.echo(format_stage(record))
+        typer.echo(f"wrote {out} (config.yaml, stages.jsonl)")

@@ -1,4 +1,4 @@
-"""``causalkit train`` and ``causalkit evaluate``: robust training with interventions."""
+"""``causalkit train``: robust training with interventions (``evaluate`` lives in evaluate.py)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,8 @@ METHODS_HELP = ("erm | genint | genint-transfer | gan-aug | mixup | irm | cgn | 
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``train`` and ``evaluate`` to ``app``."""
+    """Add ``train`` to ``app``."""
     app.command("train")(train)
-    app.command("evaluate")(evaluate_cmd)
 
 
 def _split(data: str, split: str, rho: float, seed: int, source: str | None,
@@ -127,56 +126,3 @@ def train(
         typer.echo(format_table(["method", "steps", "test acc", "OOD acc"],
                                 [[method, info["steps"], f"{result['test_accuracy']:.4f}",
                                   f"{result['ood_accuracy']:.4f}"]]))
-
-
-@user_errors
-def evaluate_cmd(
-    model: Path = typer.Option(..., "--model", help="A run folder written by causalkit train."),
-    data: str = typer.Option("double-colored-mnist:ood", "--data",
-                             help="VARIANT[:SPLIT] (split test or ood), or a generated "
-                                  "folder (labels.csv)."),
-    rho: float = typer.Option(0.9, "--rho", help="rho of the test split."),
-    source: str = typer.Option(None, "--source", help="MNIST source (e.g. mnist:DIR)."),
-    seed: int = typer.Option(0, "--seed", help="Dataset seed."),
-    device: str = typer.Option("cpu", "--device"),
-    out: Path = typer.Option(None, "--out", help="Folder for evaluate.json."),
-    by_nuisance: bool = typer.Option(False, "--by-nuisance", help="Also score the model "
-                                     "on the variant's test data under do() on each "
-                                     "nuisance alone (analysis.sensitivity)."),
-    n: int = typer.Option(5000, "--n", min=1, help="Samples per world for --by-nuisance."),
-    json_out: bool = JSON_OPTION,
-) -> None:
-    """Accuracy of a trained model on a dataset split or a generated folder."""
-    from causalkit.errors import CausalKitError
-    from robust_training.engine import evaluate, load_model, predict
-    from robust_training.sources import load_generated_folder
-
-    net = load_model(model, device=device)
-    if Path(data).is_dir():
-        if by_nuisance:
-            raise CausalKitError("--by-nuisance needs a dataset variant as --data (its SCM "
-                                 "knows the nuisances), not a generated folder")
-        x, y = load_generated_folder(data)
-    else:
-        name, _, split = data.partition(":")
-        sp = _split(name, split or "ood", rho, seed, source, None)
-        x, y = sp.images, sp.labels
-    res = {"model": str(model), "data": data, **evaluate(net, x, y)}
-    report = None
-    if by_nuisance:
-        from analysis.sensitivity import nuisance_sensitivity
-        from causalkit.datasets.build import get_scm, get_variant
-
-        scm = get_scm(name, "test", rho=rho, source=source)
-        report = nuisance_sensitivity(lambda images: predict(net, images), scm,
-                                      get_variant(name).class_nodes, n=n, seed=seed)
-        res["by_nuisance"] = report.to_dict()
-    write_report(out, "evaluate.json", res)
-    if json_out:
-        emit_json(res)
-    else:
-        typer.echo(format_table(["model", "data", "n", "accuracy"],
-                                [[str(model), data, res["n"], f"{res['accuracy']:.4f}"]]))
-        if report is not None:
-            typer.echo(f"\ntest data (rho {rho}) under do() on each nuisance:")
-            typer.echo(report.format())
