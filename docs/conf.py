@@ -42,6 +42,9 @@ autodoc_typehints = "description"
 # Heavy optional imports are not needed to document the API.
 autodoc_mock_imports = ["pytorch_pretrained_biggan"]
 nitpicky = False
+# A field type such as ``name`` or ``kind`` matches attributes of several classes; the
+# reference then goes to the first, which is not worth a failed build.
+suppress_warnings = ["ref.python"]
 html_theme = "furo"
 html_title = "causalkit"
 html_static_path = ["_static"]

@@ -5,27 +5,28 @@ A *feature extractor* here is any ``nn.Module`` that maps float RGB images in
 ...]``; whatever input normalisation its weights expect happens inside it. Losses take
 an extractor as an argument, so which network measures "looking alike" is a setting:
 
-=============================  ===========================================================
-spec                           extractor
-=============================  ===========================================================
-``"vgg16:PATH"``               :class:`VGGFeatures`, VGG16 from a torchvision-format
-                               state-dict file (``features.0.weight`` ...), strict keys
-``"vgg16_bn:PATH"``            the same with batch norm (``vgg16_bn-6c64b313.pth``)
-``"vgg19:PATH"``               VGG19 (GenInt's style transfer)
-``"torchvision:vgg16"``        torchvision's own pretrained weights, when torchvision is
-                               importable (also ``vgg16_bn``, ``vgg19``)
-``"timm:NAME"``                a timm model's ``features_only`` maps, when timm is
-                               importable
+===============================  =========================================================
+spec                             extractor
+===============================  =========================================================
+``"vgg16:PATH"``                 :class:`VGGFeatures`, VGG16 from a torchvision-format
+                                 state-dict file (``features.0.weight`` ...), strict keys
+``"vgg16_bn:PATH"``              the same with batch norm (``vgg16_bn-6c64b313.pth``)
+``"vgg19:PATH"``                 VGG19 (GenInt's style transfer)
+``"torchvision:vgg16"``          torchvision's own pretrained weights, when torchvision is
+                                 importable (also ``vgg16_bn``, ``vgg19``)
+``"timm:NAME"``                  a timm model's ``features_only`` maps, when timm is
+                                 importable
 ``"random"``, ``"random:SEED"``  :class:`RandomFeatures`, a seeded random conv net
-``None``                       ``"random"`` (with a warning printed once)
-=============================  ===========================================================
+``None``                         ``"random"`` (with a warning printed once)
+===============================  =========================================================
 
 The layers
 ----------
-The official CGN (``imagenet/losses.py`` of autonomousvision/counterfactual_generative_
-networks) reads torchvision's VGG16 *without* batch norm at the last ReLU before each of
-the first four max-pools: relu1_2, relu2_2, relu3_3, relu4_3 (``features.3``, ``.8``,
-``.15``, ``.22``); the paper names VGG16-BN, whose corresponding ReLUs are
+The official CGN (``imagenet/losses.py`` of the repository
+``autonomousvision/counterfactual_generative_networks``) reads torchvision's VGG16
+*without* batch norm at the last ReLU before each of the first four max-pools: relu1_2,
+relu2_2, relu3_3, relu4_3 (``features.3``, ``.8``, ``.15``, ``.22``); the paper names
+VGG16-BN, whose corresponding ReLUs are
 ``features.5``, ``.12``, ``.22``, ``.32``. :func:`vgg_features` defaults to those four
 for every architecture (VGG19: ``.3``, ``.8``, ``.17``, ``.26``); ``layers`` takes other
 names (``"relu3_1"``) or ``features`` indices.
@@ -35,8 +36,8 @@ The losses
 With ``phi_i`` the extractor's maps and the Gram matrix ``G(F) = F F^T / (C H W)`` of
 ``F`` reshaped to ``C x HW`` (:func:`gram`), the official perceptual loss is
 
-    perceptual(x, y) = sum_i  w_i^2 * 5000 * mean |G(phi_i(x)) - G(phi_i(y))|
-                     + sum_i  v_i * mean |phi_i(x) - phi_i(y)|
+    perceptual(x, y) = sum_i  w_i^2 * 5000 * mean abs(G(phi_i(x)) - G(phi_i(y)))
+                     + sum_i  v_i * mean abs(phi_i(x) - phi_i(y))
 
 with *style* weights ``w`` (the CGN: ``[4, 4, 4, 4]`` for the reconstruction,
 ``[0, 5, 5, 0]`` for the texture loss) and *content* weights ``v`` (zero in the CGN):
