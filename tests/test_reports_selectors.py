@@ -60,3 +60,11 @@ def test_seed_cells_and_tables():
                                                      "ood_mean_heads": 0.3}},
                                  "seconds": {"cgn": 12.0}, "seconds_total": 20.0})
     assert "| cgn | 90.0 | 80.0 | 30.0 |" in run and "total 20 s" in run
+
+
+def test_value_range_collapses_equal_ends_and_refuses_nothing():
+    assert reports.value_range([0.701, 0.671, 0.692]) == "0.67-0.70"
+    assert reports.value_range([0.1804, 0.1848, 0.1845]) == "0.18"
+    assert reports.value_range([1123.4, 1126.0], digits=0, unit=" s") == "1123-1126 s"
+    with pytest.raises(DataError, match="at least one value"):
+        reports.value_range([])
