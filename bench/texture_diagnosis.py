@@ -1,0 +1,124 @@
+"""Why does the Wildlife CGN classifier lose unseen textures? Interventions on its inputs.
+
+Reads a finished ``causalkit reproduce cgn-mnist --variant wildlife`` run folder (its
+``results.json`` and ``classifiers/{cgn,original}``), rebuilds the run's own OOD split,
+and scores the classifiers on the same digits with one property of the image changed at
+a time, through the digit masks of the split's geometry (rendered with white digit and
+black ground textures, so the mask is exact):
+
+* the ground, or the digit fill, or both, made grey (luminance kept, colour removed);
+* the ground replaced by its mean colour (colour kept, texture removed);
+* the ground's or the digit's hue rotated by 180 degrees (texture kept, colour moved);
+* the texture-OOD sets of :mod:`causalkit.datasets.texture_sets` for reference.
+
+Nothing is trained or chosen here. Appends one record to
+``bench/results/texture_diagnosis.json`` and writes a grid of one row per variant.
+
+    python bench/texture_diagnosis.py RUN_DIR [--png docs/_static/texture_diagnosis.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from causalkit.datasets import build_split
+from causalkit.datasets.texture_sets import texture_set_folder
+from causalkit.records import append_record, machine_info
+from generators.images import save_grid
+from robust_training.engine import accuracy, load_model
+from robust_training.experiments.cgn_runs import data_kwargs
+
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "texture_diagnosis.json"
+
+
+def _flat_textures(root: Path) -> Path:
+    """White object textures, black background textures: renders the digit mask."""
+    from PIL import Image
+
+    for role, value in (("object", 255), ("background", 0)):
+        (root / role).mkdir(parents=True, exist_ok=True)
+        for k in range(10):
+            Image.fromarray(np.full((150, 150, 3), value, np.uint8)).save(
+                root / role / f"{k}_flat.png")
+    return root
+
+
+def _grey(x: np.ndarray) -> np.ndarray:
+    lum = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
+    return np.repeat(lum, 3, axis=1)
+
+
+def _hue_rotate(x: np.ndarray) -> np.ndarray:
+    from skimage.color import hsv2rgb, rgb2hsv
+
+    hsv = rgb2hsv(x.transpose(0, 2, 3, 1) / 255.0)
+    hsv[..., 0] = (hsv[..., 0] + 0.5) % 1.0
+    return hsv2rgb(hsv).transpose(0, 3, 1, 2) * 255.0
+
+
+def variants(x: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
+    """The intervened images: ``x`` uint8 (N, 3, H, W), ``m`` the digit mask in [0, 1]."""
+    xf = x.astype(np.float64)
+    fg, bg = xf * m, xf * (1 - m)
+    area = np.maximum((1 - m).sum(axis=(2, 3), keepdims=True), 1)
+    mean_bg = bg.sum(axis=(2, 3), keepdims=True) / area
+    out = {
+        "as rendered": xf,
+        "grey ground": fg + _grey(xf) * (1 - m),
+        "grey digit": _grey(xf) * m + bg,
+        "all grey": _grey(xf),
+        "flat ground (its mean colour)": fg + mean_bg * (1 - m),
+        "ground hue +180": fg + _hue_rotate(x) * (1 - m),
+        "digit hue +180": _hue_rotate(x) * m + bg,
+    }
+    return {k: np.clip(np.rint(v), 0, 255).astype(np.uint8) for k, v in out.items()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run", type=Path)
+    p.add_argument("--n", type=int, default=None, help="OOD images (default: the run's)")
+    p.add_argument("--png", type=Path, default=None)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    record = json.loads((args.run / "results.json").read_text())
+    data = data_kwargs(record)
+    seed = int(record["config"]["seed"])
+    n = args.n or record["n_ood"]
+    split = dict(seed=seed, n=n, source=data["source"], rendering=data["rendering"],
+                 cache=False)
+    ood = build_split("wildlife-mnist", "ood", textures=data["textures"], **split)
+    with tempfile.TemporaryDirectory() as tmp:
+        mask = build_split("wildlife-mnist", "ood", textures=_flat_textures(Path(tmp)),
+                           **split)
+    assert np.array_equal(mask.labels, ood.labels)
+    m = mask.images[:, :1].astype(np.float64) / 255.0
+    sets = variants(ood.images, m)
+    for spec in ("photos", "photos:background", "photos:object", "photos-gray"):
+        sets[f"texture set {spec}"] = build_split(
+            "wildlife-mnist", "ood", textures=texture_set_folder(spec, training=data["textures"]),
+            **split).images
+    models = {name: load_model(args.run / "classifiers" / name)
+              for name in ("cgn", "original") if (args.run / "classifiers" / name).is_dir()}
+    labels = torch.as_tensor(ood.labels)
+    table = {v: {name: round(accuracy(model, torch.as_tensor(imgs), labels), 4)
+                 for name, model in models.items()} for v, imgs in sets.items()}
+    for v, row in table.items():
+        print(f"{v:<32}" + "  ".join(f"{k} {100 * a:5.1f}" for k, a in row.items()))
+    append_record(RESULTS, {"benchmark": "texture_diagnosis", "run": str(args.run),
+                            "variant": "wildlife", "seed": seed, "n": n,
+                            "config": record["config"], "accuracy": table,
+                            "machine": machine_info()})
+    if args.png:
+        rows = [torch.as_tensor(imgs[:12]) for imgs in sets.values()]
+        print(save_grid(torch.cat(rows), args.png, nrow=12, upscale=2))
+
+
+if __name__ == "__main__":
+    main()
