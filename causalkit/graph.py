@@ -922,6 +922,19 @@ def load(path: str | os.PathLike) -> CausalGraph:
 
 
 # ====================================================================== algorithms
+def _closure(nbrs: Any, start: set[str]) -> set[str]:
+    """``start`` and every node reached from it along ``nbrs`` (e.g. ``pred``: the
+    ancestors)."""
+    seen = set(start)
+    stack = list(start)
+    while stack:
+        for n in nbrs[stack.pop()]:
+            if n not in seen:
+                seen.add(n)
+                stack.append(n)
+    return seen
+
+
 def _d_connected(g: nx.DiGraph, xs: set[str], ys: set[str], zs: set[str]) -> bool:
     """Whether some path between ``xs`` and ``ys`` is active given ``zs`` (Bayes ball).
 
@@ -929,20 +942,8 @@ def _d_connected(g: nx.DiGraph, xs: set[str], ys: set[str], zs: set[str]) -> boo
     that set: the cost is linear in its size, not in the graph's.
     """
     pred, succ = g.pred, g.succ
-    anc = set(xs) | set(ys) | set(zs)
-    stack = list(anc)
-    while stack:
-        for p in pred[stack.pop()]:
-            if p not in anc:
-                anc.add(p)
-                stack.append(p)
-    anc_z = set(zs)
-    stack = list(zs)
-    while stack:
-        for p in pred[stack.pop()]:
-            if p not in anc_z:
-                anc_z.add(p)
-                stack.append(p)
+    anc = _closure(pred, set(xs) | set(ys) | set(zs))
+    anc_z = _closure(pred, set(zs))
     # (node, up): up=True when the ball arrived from a child (or starts there).
     seen: set[tuple[str, bool]] = set()
     balls = [(x, True) for x in xs]
