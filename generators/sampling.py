@@ -9,8 +9,11 @@ settled. :func:`make_sampler` settles them the same way for every caller, in thi
 2. **Given** directions win: a :class:`~generators.directions.Directions`, or the path of
    its ``.npz`` file. Fitting on a ``layer`` as well is a contradiction, and an error.
 3. **Saved** directions come next: when ``saved`` names a file that exists (a resumed
-   output folder's ``directions.npz``), they are read back, and must belong to the same
-   ``layer`` if one is named -- a run must not silently mix directions.
+   output folder's ``directions.npz``), they are read back when its key
+   (:func:`~generators.directions.directions_key`) says this very request made them --
+   same generator weights, ``k``, ``layer``, ``fit`` and fit settings; a stale or damaged
+   file is fitted again and overwritten. A file of another ``layer`` than the one named
+   is an error -- a run must not silently mix directions.
 4. Otherwise they are **fitted**: ``fit="auto"`` takes
    :func:`~generators.directions.default_directions` (GANSpace on ``layer`` when named,
    else the exact shortcut of an affine first layer, else a PCA fit of the default
@@ -42,7 +45,12 @@ from typing import NamedTuple
 
 from causalkit.errors import CausalKitError
 from generators.base import ConditionalGenerator
-from generators.directions import Directions, default_directions, shortcut_directions
+from generators.directions import (
+    Directions,
+    default_directions,
+    directions_key,
+    shortcut_directions,
+)
 from generators.strategies import InterventionSampler, Observational, Strategy, parse_strategy
 
 __all__ = ["SamplerSetup", "make_sampler", "FITS"]
@@ -65,6 +73,23 @@ class SamplerSetup(NamedTuple):
 
 def _is_path(value: object) -> bool:
     return isinstance(value, str) or hasattr(value, "__fspath__")
+
+
+def _reusable(saved: str | os.PathLike | None, generator: ConditionalGenerator, k: int,
+              layer: str | None, fit: str) -> Directions | None:
+    # the saved directions when this very request made them; None to fit them again
+    if saved is None or not Path(saved).is_file():
+        return None
+    try:
+        dirs = Directions.load(saved)
+    except CausalKitError:
+        return None  # a damaged file is fitted again
+    if layer is not None and dirs.layer != layer:
+        raise CausalKitError(f"{saved} holds directions of {dirs.layer!r}, not "
+                             f"--layer {layer!r}; use a new --out folder")
+    if not dirs.matches(directions_key(generator, k=k, layer=layer, fit=fit)):
+        return None  # made by another generator, k, fit or fit settings: stale
+    return dirs
 
 
 def make_sampler(generator: ConditionalGenerator, strategy: Strategy | str, *,
@@ -118,17 +143,15 @@ def make_sampler(generator: ConditionalGenerator, strategy: Strategy | str, *,
             dirs, source = Directions.load(directions), str(directions)
         else:
             dirs, source = directions, "given"
-    elif saved is not None and Path(saved).exists():
-        dirs, source = Directions.load(saved), str(saved)
-        if layer is not None and dirs.layer != layer:
-            raise CausalKitError(f"{saved} holds directions of {dirs.layer!r}, not "
-                                 f"--layer {layer!r}; use a new --out folder")
+    elif (dirs := _reusable(saved, generator, strat.components, layer, fit)) is not None:
+        source = str(saved)
     else:
         if fit == "shortcut" and layer is None:
             dirs = shortcut_directions(generator)
         else:
             dirs = default_directions(generator, k=strat.components, layer=layer)
         if saved is not None:
+            dirs.key = directions_key(generator, k=strat.components, layer=layer, fit=fit)
             dirs.save(saved)
             source = f"{saved} ({dirs.method})"
         else:

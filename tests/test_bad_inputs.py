@@ -245,6 +245,65 @@ CASES = [
       "label"),
     C("evaluate-data-corrupt-png", "evaluate --model {model_ok} --data {gen_bad_png}",
       "000001.png"),
+    # ---- evaluate --benchmark: ImageNet classifiers on benchmark folders
+    C("bench-unknown", "evaluate --model {ts_ok} --benchmark nope --root {inc_ok}",
+      "unknown benchmark 'nope'"),
+    C("bench-mnist-only", "evaluate --model {ts_ok} --benchmark by-nuisance --root {inc_ok}",
+      "scores MNIST models"),
+    C("bench-no-root", "evaluate --model {ts_ok} --benchmark imagenet-c", "no data folder"),
+    C("bench-root-missing", "evaluate --model {ts_ok} --benchmark imagenet-c "
+      "--root {missing}", "the folder does not exist"),
+    C("bench-root-name", "evaluate --model {ts_ok} --benchmark imagenet-c --benchmark in9 "
+      "--root xx={inc_ok}", "use --root NAME=DIR"),
+    C("bench-c-layout", "evaluate --model {ts_ok} --benchmark imagenet-c --root {flat}",
+      "holds no ImageNet-C corruption folders"),
+    C("bench-c-severity-missing", "evaluate --model {ts_ok} --benchmark imagenet-c "
+      "--root {inc_sev2} --severity 1", "gaussian_noise/1 is missing"),
+    C("bench-c-severity-range", "evaluate --model {ts_ok} --benchmark imagenet-c "
+      "--root {inc_ok} --severity 9", "severities must be in 1..5"),
+    C("bench-c-class-folder", "evaluate --model {ts_ok} --benchmark imagenet-c "
+      "--root {inc_badclass} --severity 1", "must be ImageNet WordNet ids"),
+    C("bench-c-truncated-image", "evaluate --model {ts_ok} --benchmark imagenet-c "
+      "--root {inc_trunc} --severity 1 --workers 0", "b.png is not a readable image"),
+    C("bench-in9-layout", "evaluate --model {ts_ok} --benchmark in9 --root {flat}",
+      "holds none of the IN-9 variations"),
+    C("bench-in9-empty-class", "evaluate --model {ts_ok} --benchmark in9 --root {in9_empty}",
+      "holds no images"),
+    C("bench-v2-layout", "evaluate --model {ts_ok} --benchmark imagenet-v2 --root {flat}",
+      "class indices 0..999"),
+    C("bench-a-layout", "evaluate --model {ts_ok} --benchmark imagenet-a --root {flat}",
+      "must be ImageNet WordNet ids"),
+    C("bench-objectnet-layout", "evaluate --model {ts_ok} --benchmark objectnet "
+      "--root {flat}", "none of ObjectNet's 113"),
+    C("bench-shape-layout", "evaluate --model {ts_ok} --benchmark shape-bias --root {flat}",
+      "not the 16 cue-conflict categories"),
+    C("bench-out-is-file", "evaluate --model {ts_ok} --benchmark imagenet-c --root {inc_ok} "
+      "--severity 1 --out {afile}", "is an existing file"),
+    C("bench-cuda", "evaluate --model {ts_ok} --benchmark imagenet-c --root {inc_ok} "
+      "--device cuda", "CUDA is not"),
+    C("bench-model-unknown", "evaluate --model no-such-net --benchmark imagenet-c "
+      "--root {inc_ok}", "unknown model 'no-such-net'"),
+    C("bench-model-ts-missing", "evaluate --model {missing}.ts --benchmark imagenet-c "
+      "--root {inc_ok}", "does not exist"),
+    C("bench-model-ts-garbage", "evaluate --model {garbage_ts} --benchmark imagenet-c "
+      "--root {inc_ok}", "is not a TorchScript file"),
+    C("bench-model-ts-pickled", "evaluate --model {pickled} --benchmark imagenet-c "
+      "--root {inc_ok}", "is not a TorchScript file"),
+    C("bench-resnet-missing", "evaluate --model resnet18:{missing}.pth --benchmark "
+      "imagenet-c --root {inc_ok}", "no such file"),
+    C("bench-resnet-not-torch", "evaluate --model resnet18:{garbage} --benchmark imagenet-c "
+      "--root {inc_ok}", "is not a torch file"),
+    C("bench-resnet-pickled", "evaluate --model resnet18:{pickled} --benchmark imagenet-c "
+      "--root {inc_ok}", "refuses to unpickle"),
+    C("bench-resnet-shape", "evaluate --model resnet18:{state_ok} --benchmark imagenet-c "
+      "--root {inc_ok}", "do not match the model"),
+    C("bench-head-single", "evaluate --model {ts_ok} --benchmark imagenet-c --root {inc_ok} "
+      "--severity 1 --workers 0 --head shape", "this classifier has a single output"),
+    # ---- typer's own usage errors, one line like causalkit's
+    C("usage-unknown-option", "evaluate --model {ts_ok} --nope", "No such option: --nope"),
+    C("usage-missing-option", "evaluate", "Missing option '--model'"),
+    C("usage-bad-integer", "generate -g tiny -n x --out {out}", "Invalid value for"),
+    C("usage-unknown-command", "fly", "No such command 'fly'"),
     # ---- reproduce: CGN weights and configs
     C("reproduce-cgn-garbage", "reproduce cgn-mnist --quick --cgn {garbage} --out {out}",
       "is not a torch file"),
@@ -487,6 +546,34 @@ def files(tmp_path_factory) -> dict[str, str]:
     (gen / "labels.csv").write_text("file,label\n0/000000.png,0\n0/000001.png,0\n")
     f["gen_bad_png"] = str(gen)
 
+    # ImageNet benchmark folders and a TorchScript classifier for evaluate --benchmark
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 1000)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x.mean(dim=(2, 3)))
+
+    torch.jit.save(torch.jit.script(Tiny()), str(root / "ts_ok.ts"))
+    f["ts_ok"] = str(root / "ts_ok.ts")
+    put("garbage_ts.ts", garbage)
+
+    def image(path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(path)
+
+    for name, rel in (("inc_ok", "gaussian_noise/1/n01440764"),
+                      ("inc_sev2", "gaussian_noise/2/n01440764"),
+                      ("inc_badclass", "gaussian_noise/1/fish"),
+                      ("inc_trunc", "gaussian_noise/1/n01440764"), ("flat", "x")):
+        image(root / name / rel / "a.png")
+        f[name] = str(root / name)
+    cut = root / "inc_trunc" / "gaussian_noise/1/n01440764"
+    (cut / "b.png").write_bytes((cut / "a.png").read_bytes()[:40])
+    (root / "in9_empty" / "original" / "val" / "00_dog").mkdir(parents=True)
+    f["in9_empty"] = str(root / "in9_empty")
+
     f["mnist27"] = str(_mnist_dir(root, "mnist27", size=27))
     f["mnist_trunc"] = str(_mnist_dir(root, "mnist_trunc", cut=True))
     f["mnist_count"] = str(_mnist_dir(root, "mnist_count", labels_n=5))
@@ -540,3 +627,16 @@ def test_bad_input(case: Case, files, tmp_path, monkeypatch):
     assert _snapshot(root) == before
     assert not any(cwd.iterdir()), list(cwd.iterdir())
     assert not os.path.exists("/proc/causalkit-out")
+
+
+def test_skip_corrupt_scores_the_rest(files, tmp_path):
+    # the truncated image that stops bench-c-truncated-image is counted and skipped
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["evaluate", "--model", files["ts_ok"], "--benchmark",
+                                 "imagenet-c", "--root", files["inc_trunc"], "--severity", "1",
+                                 "--workers", "0", "--skip-corrupt", "--out", str(out),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 unreadable image(s)" in result.stderr
+    report = json.loads((out / "evaluate.json").read_text())
+    assert report["results"]["imagenet-c"]["skipped"] == 1

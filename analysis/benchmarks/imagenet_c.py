@@ -111,7 +111,7 @@ def evaluate(model: nn.Module, root: str | os.PathLike, *, source: str = "releas
                 folder = root / name / str(severity)
                 if not folder.is_dir():
                     raise DataError(f"ImageNet-C folder {folder} is missing; download "
-                                    f"{name} fully or pass --severities")
+                                    f"{name} fully or pick severities (--severity N)")
                 data: Any = ImageFolderDataset(
                     wnid_labels(list_image_folder(folder), folder),
                     transform=ImageView(resize=224, crop=224),

@@ -167,7 +167,7 @@ def load_model(spec: str | nn.Module, *, loaders: Mapping[str, Loader] | None = 
         model = from_timm(rest)
     elif sep and prefix == "torchvision":
         model = from_torchvision(rest)
-    elif Path(spec).suffix in (".ts", ".pt", ".pth", ".jit") and Path(spec).is_file():
+    elif Path(spec).suffix in (".ts", ".pt", ".pth", ".jit") and not Path(spec).is_dir():
         model = from_torchscript(spec)
     else:
         known = ["efficientnet-lite0", "timm:NAME", "torchvision:NAME", "FILE.ts"]

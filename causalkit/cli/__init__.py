@@ -15,7 +15,35 @@ import warnings
 
 import typer
 
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """typer's own usage errors (unknown option, missing argument, bad value) as one line,
+    ``error: ...`` with exit code 2, like causalkit's; help screens stay as they are."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        # typer 0.2x vendors click as typer._click; older typer uses click itself
+        click = getattr(typer.core, "_click", None) or importlib.import_module("click")
+
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.exceptions.ClickException as error:
+            where = error.ctx.command_path if getattr(error, "ctx", None) else "causalkit"
+            message = " ".join(error.format_message().split()).rstrip(".")
+            typer.echo(f"error: {message}; see '{where} --help'", err=True)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="causalkit",
     help="Causal analysis of visual recognition: graphs, bounds, probes and "
     "generative interventions.",

@@ -68,7 +68,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
-    fix = "re-download or remove the file (or evaluate with on_corrupt='skip')"
+    fix = ("re-download or remove the file (or skip unreadable images: --skip-corrupt, "
+           "on_corrupt='skip')")
     if not path.is_file():
         raise DataError(f"image file {path} does not exist; check the path")
     try:
