@@ -52,6 +52,20 @@ def test_two_ranks_write_the_one_rank_set(cgn, tmp_path):
     assert folder_bytes(tmp_path / "one") == folder_bytes(tmp_path / "two")
 
 
+def test_a_rank_removes_only_its_own_stale_temps(cgn, tmp_path):
+    # ranks start at different times: rank 0 must not delete the temps rank 1 is
+    # writing (shard 1 holds images 4..7), only those a killed run of its own left
+    out = tmp_path / "cf"
+    (out / "0").mkdir(parents=True)
+    own, other, index = (out / "0" / ".0000001.png.a1.tmp", out / "0" / ".0000005.png.b2.tmp",
+                         out / ".labels.csv.c3.tmp")
+    for f in (own, other, index):
+        f.write_bytes(b"partial")
+    _write(cgn, out, GenerationSettings(n=10, shard_size=4, seed=3), rank=0, world=2,
+           stop_after=0)
+    assert not own.exists() and other.exists() and index.exists()
+
+
 def test_labels_csv_names_exactly_the_written_files(cgn, tmp_path):
     out = tmp_path / "cf"
     _write(cgn, out, GenerationSettings(n=7, shard_size=3, seed=1))

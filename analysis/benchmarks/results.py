@@ -3,7 +3,9 @@
 A classifier with one output has one head (``"logits"``); a multi-head classifier has
 one per head plus ``"averaged"``. :meth:`BenchmarkResult.rows` flattens the metrics
 into table rows ``(benchmark, head, metric, value)`` for the command line, and
-:meth:`BenchmarkResult.to_dict` is the JSON record.
+:meth:`BenchmarkResult.to_dict` is the JSON record: the scores only, so that two runs of
+the same evaluation give the same bytes. How long it took (:attr:`BenchmarkResult.seconds`)
+is kept apart: ``causalkit evaluate`` writes it to ``timing.json``.
 """
 
 from __future__ import annotations
@@ -42,10 +44,16 @@ class BenchmarkResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """The scores as a JSON record (without :attr:`seconds`)."""
         return {"benchmark": self.benchmark, "root": self.root, "n": self.n,
-                "skipped": self.skipped, "seconds": round(self.seconds, 3),
-                "images_per_s": round(self.n / self.seconds, 2) if self.seconds else None,
-                "metrics": self.metrics, "details": self.details}
+                "skipped": self.skipped, "metrics": self.metrics, "details": self.details}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any], *, root: str | None = None,
+                  seconds: float = 0.0) -> BenchmarkResult:
+        """The result a :meth:`to_dict` record describes (``root`` replaces its root)."""
+        return cls(record["benchmark"], record["metrics"], record["n"], record["skipped"],
+                   record["details"], seconds, record["root"] if root is None else root)
 
 
 __all__ = ["BenchmarkResult"]

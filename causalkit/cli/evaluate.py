@@ -8,6 +8,13 @@ Two uses share the command:
   ``torchvision:NAME``, a causalkit run folder) on each benchmark's folder
   (``--root NAME=DIR``, or ``--root DIR`` for one benchmark), prints a table, writes
   ``evaluate.json`` and PNG plots under ``--out``, and prints each data set's terms.
+  The work is cut into units (an ImageNet-C shard of one corruption at one severity, or
+  a whole small benchmark: :mod:`analysis.benchmarks.units`) whose results are saved
+  under ``--out/.partial/`` as they finish, keyed by the model's digest, the data's
+  listing and the settings (:mod:`analysis.benchmarks.partials`). The same command,
+  killed and run again, reuses the finished units and writes the ``evaluate.json`` an
+  uninterrupted run writes; how long it took and how many units were reused go to
+  ``timing.json``, so ``evaluate.json`` holds scores only.
 * without ``--benchmark`` it scores a run folder of ``causalkit train`` on an MNIST
   split or generated folder, and ``--by-nuisance`` adds the registry's ``by-nuisance``
   benchmark.
@@ -88,12 +95,14 @@ def _roots(benchmarks: list[str], roots: list[str]) -> dict[str, str]:
 def _benchmarks(benchmarks: list[str], model_spec: str, roots: list[str], *, head: str | None,
                 batch_size: int, device: str | None, amp: bool, workers: int,
                 skip_corrupt: bool, on_the_fly: bool, severities: list[int],
-                out: Path | None,
+                shard_images: int, out: Path | None,
                 json_out: bool) -> None:
-    from analysis.benchmarks import load_model, run_benchmark
+    from analysis.benchmarks import load_model
     from analysis.benchmarks.data import terms
+    from analysis.benchmarks.partials import FOLDER, PartialStore, model_digest
     from analysis.benchmarks.plots import plot_corruption_errors, plot_shape_bias
     from analysis.benchmarks.registry import IMAGE_BENCHMARKS, get_benchmark
+    from analysis.benchmarks.units import plan, run_plan
     from causalkit.errors import CausalKitError
 
     for name in benchmarks:
@@ -103,16 +112,24 @@ def _benchmarks(benchmarks: list[str], model_spec: str, roots: list[str], *, hea
                                  "--by-nuisance without --benchmark")
     folders = _roots(benchmarks, roots)
     model = load_model(model_spec, loaders=_model_loaders(), head=head)
-    results = {}
-    for name in benchmarks:
-        status(f"terms: {terms(name)}")
+    files = [model_spec] if Path(model_spec).is_file() else []
+    store = PartialStore(out / FOLDER if out is not None else None,
+                         model=model_digest(model, files=files), settings={})
+    plans = {}
+    for name in benchmarks:  # ImageNet-C checks all its folders here, before any unit runs
         options = dict(batch_size=batch_size, device=device, amp=amp, num_workers=workers,
                        on_corrupt="skip" if skip_corrupt else "raise")
-        if name == "imagenet-c" and on_the_fly:
-            options["source"] = "folder"
-        if name == "imagenet-c" and severities:
-            options["severities"] = tuple(severities)
-        results[name] = run_benchmark(name, model, folders[name], **options)
+        if name == "imagenet-c":
+            options["shard_images"] = shard_images
+            if on_the_fly:
+                options["source"] = "folder"
+            if severities:
+                options["severities"] = tuple(severities)
+        plans[name] = plan(name, model, folders[name], **options)
+    results, timing = {}, {}
+    for name in benchmarks:
+        status(f"terms: {terms(name)}")
+        results[name], timing[name] = run_plan(plans[name], store=store, report=status)
         if results[name].skipped:
             status(f"warning: {name}: skipped {results[name].skipped} unreadable image(s)")
     payload = {"model": model_spec, "results": {k: r.to_dict() for k, r in results.items()}}
@@ -122,6 +139,7 @@ def _benchmarks(benchmarks: list[str], model_spec: str, roots: list[str], *, hea
             plot_shape_bias({model_spec: results["shape-bias"]}, out / "shape_bias.png")
         if "imagenet-c" in results:
             plot_corruption_errors(results["imagenet-c"], out / "imagenet_c.png")
+    write_report(out, "timing.json", {"model": model_spec, "benchmarks": timing})
     write_report(out, "evaluate.json", payload)
     if json_out:
         emit_json(payload)
@@ -152,6 +170,9 @@ def evaluate_cmd(
                                     "the released corruption folders."),
     severity: list[int] = typer.Option(None, "--severity", help="imagenet-c: score these "
                                        "severities only (repeatable; default 1..5)."),
+    shard_images: int = typer.Option(10_000, "--shard-images", min=1, help="imagenet-c: "
+                                     "images per resumable unit (each corruption and "
+                                     "severity is cut into shards of this many)."),
     data: str = typer.Option("double-colored-mnist:ood", "--data",
                              help="Without --benchmark: VARIANT[:SPLIT] (split test or ood), "
                                   "or a generated folder (labels.csv)."),
@@ -174,7 +195,8 @@ def evaluate_cmd(
         _benchmarks(list(benchmark), model, list(root or []), head=head,
                     batch_size=batch_size, device=device, amp=amp, workers=workers,
                     skip_corrupt=skip_corrupt, on_the_fly=on_the_fly,
-                    severities=list(severity or []), out=out, json_out=json_out)
+                    severities=list(severity or []), shard_images=shard_images, out=out,
+                    json_out=json_out)
         return
     _mnist(Path(model), data, rho, source, seed, device or "cpu", out, by_nuisance, n,
            json_out)

@@ -372,13 +372,11 @@ def write_counterfactual_imagenet(cgn: Any, out: str | os.PathLike,
     manifest = {**asdict(settings), "dim_z": int(cgn.dim_z), "num_classes": num_classes,
                 "columns": list(LABEL_COLUMNS)}
     _check_manifest(out, manifest)
-    for stale in out.rglob(".*.tmp"):  # left behind by a killed run
-        stale.unlink()
-
     total = settings.images
     n_shards = -(-total // settings.shard_size)
     records = [out / ".shards" / f"shard-{s:06d}.npz" for s in range(n_shards)]
     mine = [s for s in range(rank, n_shards, world)]
+    _remove_stale_temps(out, set(mine), settings.shard_size, world)
     todo = [s for s in mine if not _shard_done(out, records[s])]
     width = len(str(num_classes - 1))
     index_width = max(7, len(str(total - 1)))
@@ -454,6 +452,28 @@ def write_counterfactual_imagenet(cgn: Any, out: str | os.PathLike,
                 generated_images=generated, seconds=round(elapsed, 3),
                 images_per_s=round(generated / elapsed, 3) if generated else None,
                 complete=complete, labels_csv=str(out / "labels.csv") if complete else None)
+
+
+def _temp_shard(temp: Path, shard_size: int) -> int | None:
+    """The shard whose file the atomic-write temp ``temp`` (``.NAME.XXXX.tmp``) was
+    writing: an image ``<index>.png``, a shard record or a tar shard; else ``None``."""
+    target = temp.name[1:].rsplit(".", 2)[0]
+    stem, _, ext = target.rpartition(".")
+    if ext == "png" and stem.isdigit():
+        return int(stem) // shard_size
+    if stem.startswith("shard-") and stem[6:].isdigit() and ext in ("npz", "tar"):
+        return int(stem[6:])
+    return None
+
+
+def _remove_stale_temps(out: Path, mine: set[int], shard_size: int, world: int) -> None:
+    """Delete the temps a killed run of *this* rank left behind. Temps of other shards
+    may belong to ranks writing at this moment and stay; temps of no shard (the index)
+    go only when this process is the only one."""
+    for stale in out.rglob(".*.tmp"):
+        shard = _temp_shard(stale, shard_size)
+        if shard in mine or (shard is None and world == 1):
+            stale.unlink(missing_ok=True)
 
 
 def _shard_len(s: int, settings: GenerationSettings, total: int) -> int:
