@@ -17,7 +17,8 @@ and cached under ``--work``.
 
 Runs. Each (method, seed) trains the MNIST CNN for ``--steps`` steps and appends one
 record to ``--results`` (JSON list); runs already recorded with the same settings are
-skipped, so the benchmark can be spread over several sessions (or a lent GPU). The Table 4
+skipped, so the benchmark can be spread over several sessions (or a lent GPU);
+``--summary`` trains nothing and prints the recorded tables. The Table 4
 analogue trains on generated data only (``gen-only-int`` / ``gen-only-obs``) and tests
 on real data.
 
@@ -50,7 +51,8 @@ from robust_training.experiments.genint_mnist import (
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--generator", required=True, help="small-GAN folder")
+    p.add_argument("--generator", default=None, help="small-GAN folder (required unless "
+                   "--summary)")
     p.add_argument("--source", default=None)
     p.add_argument("--variant", default="double-colored-mnist", choices=sorted(NUISANCE),
                    help="the biased training data (the GAN must be trained on it)")
@@ -79,19 +81,46 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--figure", default=None, help="PNG of real / int / transfer / obs")
+    p.add_argument("--summary", action="store_true", help="train nothing: print the "
+                   "recorded runs' table (of these settings with --generator, else of "
+                   "every recorded setting)")
     a = p.parse_args(argv)
+    if a.summary and a.generator is None:
+        _print_summaries(a.results)
+        return
+    if a.generator is None:
+        p.error("--generator is required unless --summary")
     torch.set_num_threads(a.threads)
     flags = {k: v for k, v in vars(a).items()
              if k not in ("results", "work", "threads", "device", "figure")}
+    flags.pop("summary")
     config = GenIntMnistConfig.resolve("default", flags=flags)
     settings = config.settings()
     records = json.loads(Path(a.results).read_text()) if Path(a.results).is_file() else []
     done = [(r["method"], r["seed"]) for r in records if r.get("settings") == settings]
-    run_genint_mnist(config, a.work, done=done, device=a.device, figure=a.figure,
-                     on_record=lambda rec: append_record(a.results,
-                                                         {**rec, "machine": machine_info()}))
-    recs = json.loads(Path(a.results).read_text())
-    table = summarize(r for r in recs if r.get("settings") == settings)
+    if not a.summary:
+        run_genint_mnist(config, a.work, done=done, device=a.device, figure=a.figure,
+                         on_record=lambda rec: append_record(
+                             a.results, {**rec, "machine": machine_info()}))
+    recs = json.loads(Path(a.results).read_text()) if Path(a.results).is_file() else []
+    _print_table(summarize(r for r in recs if r.get("settings") == settings))
+
+
+def _print_summaries(results: str) -> None:
+    """The table of every recorded setting, one after another."""
+    recs = json.loads(Path(results).read_text()) if Path(results).is_file() else []
+    groups: dict[str, list[dict]] = {}
+    for r in recs:
+        groups.setdefault(json.dumps(r.get("settings", {}), sort_keys=True), []).append(r)
+    for key, rs in groups.items():
+        s = json.loads(key)
+        print(f"\n{s.get('variant')} | {s.get('strategy')} | layer {s.get('layer')} | "
+              f"{s.get('steps')} steps | generator {s.get('generator')} "
+              f"({s.get('generator_sha256')})")
+        _print_table(summarize(rs))
+
+
+def _print_table(table: dict) -> None:
     print(f"{'method':16s} seeds  test (median [min,max])     OOD (median [min,max])")
     for m, s in table.items():
         print(f"{m:16s} {s['n_seeds']:5d}  {s['test_median']:.4f} [{s['test_min']:.4f},"

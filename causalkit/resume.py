@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from causalkit.errors import CausalKitError
-from causalkit.io import load_torch, save_torch
+from causalkit.io import atomic_write_text, load_torch, save_torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "config_diff", "ABSENT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "config_diff", "check_run_folder",
+           "ABSENT"]
 
 #: Stands for a field one side of :func:`config_diff` does not have.
 ABSENT = "<absent>"
@@ -70,6 +71,42 @@ def config_diff(saved: Mapping[str, Any] | str, current: Mapping[str, Any] | str
     new = norm(_as_dict(current))
     return {k: (old.get(k, ABSENT), new.get(k, ABSENT)) for k in sorted(set(old) | set(new))
             if k not in old or k not in new or old[k] != new[k]}
+
+
+def check_run_folder(out: str | os.PathLike, settings: Mapping[str, Any], *, file: str,
+                     what: str, free: Iterable[str] = (), shards: str | None = ".shards",
+                     write: bool = False, sort_keys: bool = False) -> dict[str, Any] | None:
+    """The one rule for a folder that a resumable run fills: its settings ``file`` says
+    what made it, and a rerun continues only the run it names.
+
+    A ``file`` of other ``settings`` (compared by :func:`config_diff`, ``free`` fields
+    ignored), a damaged one, or finished ``shards`` without a ``file`` are refused with
+    a :class:`CausalKitError` naming the fix; ``what`` names the run in the message ("a
+    generation run"). Returns the saved settings, or ``None`` for a new folder, where
+    ``write=True`` records ``settings`` atomically.
+    """
+    out = Path(out)
+    path = out / file
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise CausalKitError(f"{path} is damaged (not JSON); use a new --out folder or "
+                                 "delete it") from None
+        diff = (sorted(config_diff(saved, dict(settings), free=free))
+                if isinstance(saved, dict) else ["all"])
+        if diff:
+            raise CausalKitError(f"{out} holds {what} with other settings (differs in "
+                                 f"{diff}); use a new --out folder or delete it")
+        return saved
+    if shards is not None and (out / shards).exists():
+        raise CausalKitError(f"{out} holds finished shards but no {file}; use a new --out "
+                             "folder or delete it")
+    if write:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(dict(settings), indent=2, sort_keys=sort_keys,
+                                           default=str) + "\n")
+    return None
 
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:

@@ -40,7 +40,7 @@ from PIL import Image
 
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write, atomic_write_bytes, atomic_write_text, check_out_dir
-from causalkit.resume import config_diff
+from causalkit.resume import check_run_folder
 from generators.base import ConditionalGenerator, as_label_list
 from generators.directions import Directions
 from generators.images import to_uint8
@@ -135,19 +135,7 @@ def write_generated(generator: ConditionalGenerator, sampler: InterventionSample
     if directions is not None:
         manifest["directions_key"] = directions.key
     man_path = out / "generation.json"
-    if man_path.exists():
-        try:
-            saved = json.loads(man_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise CausalKitError(f"{man_path} is damaged (not JSON); use a new --out folder "
-                                 "or delete it") from None
-        diff = sorted(config_diff(saved, manifest)) if isinstance(saved, dict) else ["all"]
-        if diff:
-            raise CausalKitError(f"{out} holds a generation run with other settings "
-                                 f"(differs in {diff}); use a new --out folder or delete it")
-    elif out.exists() and (out / ".shards").exists():
-        raise CausalKitError(f"{out} holds generated shards but no generation.json; use a "
-                             "new --out folder or delete it")
+    check_run_folder(out, manifest, file="generation.json", what="a generation run")
     if directions is not None:
         path = out / "directions.npz"
         current = None

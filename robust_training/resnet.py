@@ -5,7 +5,16 @@ checkpoints are the usual starting point. :class:`ResNet` re-implements the ResN
 family (stride in the 3x3 convolution of bottlenecks) with exactly torchvision's module
 names (``conv1``, ``bn1``, ``layer1.0.conv1``, ``layer2.0.downsample.0``, ``fc`` ...), so
 a torchvision ``state_dict`` saved to a file loads with a strict key check
-(:func:`load_torchvision_weights`), no torchvision needed.
+(:func:`load_torchvision_weights`), no torchvision needed. The layouts of ResNet-18/50/152
+are checked name by name and shape by shape against torchvision's in the tests, with
+torchvision's parameter counts (11,689,512 / 25,557,032 / 60,192,808).
+
+Fine-tuning starts a multi-head model from such a file (:func:`init_from_torchvision`):
+the backbone strictly, and the checkpoint's ``fc`` either copied into every head (when
+the class counts match) or left out for fresh heads (``fc="new"``). A file may hold the
+state dict itself, or a training checkpoint with it under ``state_dict`` (the GenInt and
+torchvision reference scripts' ``checkpoint.pth.tar``), whose keys may carry the
+``module.`` prefix of ``DataParallel``/``DistributedDataParallel``.
 
 ``small_input=True`` swaps the ImageNet stem (7x7 stride-2 conv + max-pool) for a 3x3
 stride-1 conv, the usual choice for 32x32 images; such a model cannot take the stem of
@@ -25,13 +34,18 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from causalkit.errors import CausalKitError, DataError
+from causalkit.errors import CausalKitError, DataError, WeightsMismatchError
 from causalkit.io import load_torch
 from causalkit.weights import StateDictMismatch, check_state_dict
 from robust_training.heads import MultiHead
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "build_resnet", "RESNETS",
-           "load_torchvision_weights", "MultiHead", "multi_head_resnet"]
+           "load_torchvision_weights", "read_torchvision_state", "init_from_torchvision",
+           "PRETRAINED_FC", "MultiHead", "multi_head_resnet"]
+
+#: What :func:`init_from_torchvision` does with a checkpoint's ``fc``: copy it into every
+#: head (``"keep"``; the class counts must match) or leave the heads new (``"new"``).
+PRETRAINED_FC = ("keep", "new")
 
 
 def _conv3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -174,18 +188,30 @@ def _resnet_hint(report: StateDictMismatch) -> str:
     return " ".join(hints)
 
 
+def read_torchvision_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The ResNet state dict in ``path`` (weights only): the file's dict itself, or the
+    one under ``state_dict`` of a training checkpoint, without a ``module.`` prefix that
+    every key carries (``DataParallel``)."""
+    state = load_torch(path, what="ResNet weights file")
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"],
+                                                                        dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise DataError(f"{path} does not hold a ResNet state dict (names to tensors); pass "
+                        "a torchvision ResNet state-dict file")
+    if all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
 def load_torchvision_weights(model: ResNet, path: str | os.PathLike, *,
                              skip_fc: bool = False) -> ResNet:
     """Load a torchvision ResNet ``state_dict`` file into ``model`` (strict, weights only).
 
     ``skip_fc`` keeps the model's own ``fc`` (e.g. 10 classes instead of 1000).
     """
-    state = load_torch(path)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"],
-                                                                        dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise DataError(f"{path} does not hold a state dict")
+    state = read_torchvision_state(path)
     own = model.state_dict()
     if skip_fc:
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
@@ -203,3 +229,52 @@ def multi_head_resnet(arch: str = "resnet18", heads: Sequence[str] = ("label",),
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         return MultiHead(backbone, backbone.feature_dim, heads, n_classes)
+
+
+def init_from_torchvision(model: MultiHead, path: str | os.PathLike, *, fc: str = "keep"
+                          ) -> MultiHead:
+    """Start the multi-head ResNet ``model`` from a torchvision ResNet checkpoint.
+
+    The backbone (``model.backbone``, a :class:`ResNet` without ``fc``) loads strictly:
+    every key and shape of the file but ``fc`` must match. With ``fc="keep"`` the
+    file's ``fc`` becomes every head's weights, which needs as many classes in the
+    heads as in the file; ``fc="new"`` keeps the heads as initialised (fine-tuning to
+    another label set).
+
+    Raises
+    ------
+    CausalKitError
+        ``model`` has no ResNet backbone, or ``fc`` is unknown.
+    WeightsMismatchError
+        The backbone's keys or shapes differ from the file's (another architecture or
+        width, a 32x32 stem), or ``fc="keep"`` meets another class count.
+    """
+    if fc not in PRETRAINED_FC:
+        raise CausalKitError(f"unknown pretrained fc handling {fc!r}; choose one of "
+                             f"{list(PRETRAINED_FC)}")
+    backbone = getattr(model, "backbone", None)
+    if not isinstance(backbone, ResNet) or not isinstance(backbone.fc, nn.Identity):
+        raise CausalKitError("torchvision weights initialise a multi-head ResNet (a ResNet "
+                             "--model); this model has no ResNet backbone")
+    state = read_torchvision_state(path)
+    head_state = {k: v for k, v in state.items() if k.startswith("fc.")}
+    body = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    check_state_dict(backbone.state_dict(), body, source=str(path), hint=_resnet_hint)
+    if fc == "keep":
+        n_classes = {layer.out_features for layer in model.heads.values()}.pop()
+        want = {"fc.weight": (n_classes, backbone.feature_dim), "fc.bias": (n_classes,)}
+        got = {k: tuple(v.shape) for k, v in head_state.items()}
+        if got != want:
+            found = (f"a {got['fc.weight'][0]}-class fc" if "fc.weight" in got
+                     else "no fc of the expected layout")
+            raise WeightsMismatchError(
+                f"weights in {path} hold {found}, the model's heads have {n_classes} "
+                "classes; pass --pretrained-fc new (FitConfig.pretrained_fc='new') to "
+                "train new heads on the pretrained backbone")
+    backbone.load_state_dict(body, strict=True)
+    if fc == "keep":
+        with torch.no_grad():
+            for layer in model.heads.values():
+                layer.weight.copy_(head_state["fc.weight"])
+                layer.bias.copy_(head_state["fc.bias"])
+    return model

@@ -20,11 +20,20 @@ The CGN pipeline instead pools all its sources into one set: a :class:`TrainData
 served by a :class:`PooledStream`, one seeded permutation per epoch, optionally with
 :func:`random_translate` augmentation. Both :class:`MultiStream` and
 :class:`PooledStream` are batch sources of :func:`robust_training.engine.fit`.
+
+A *batch source* is anything with ``batch(step, *, rank, world, device)`` returning that
+flat batch as a pure function of ``step``. :class:`Concat` joins several of them into
+one -- at ImageNet scale, real images decoded from disk
+(:class:`~robust_training.imagenet_data.EvenBatches`), interventions generated on the
+training device (:class:`~robust_training.generated_source.OnTheFlySource`) and
+transferred images from disk -- so that one step sees every source's batch, each source
+keeping its own seeds and per-stream batch size.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,8 +41,11 @@ import torch
 from causalkit.errors import CausalKitError
 from generators.images import to_float
 
-__all__ = ["STREAM_IDS", "Stream", "MultiStream", "TrainData", "PooledStream",
+__all__ = ["STREAM_IDS", "Stream", "MultiStream", "TrainData", "PooledStream", "Concat",
            "random_translate", "check_shift"]
+
+#: The keys of a batch, in the order :class:`Concat` checks them.
+BATCH_KEYS = ("x", "y", "stream", "real", "env")
 
 #: Stream kinds and their ids in a batch's ``stream`` column.
 STREAM_IDS = {"real": 0, "int": 1, "transfer": 2, "cf": 3, "obs": 4}
@@ -284,3 +296,71 @@ class PooledStream:
         batch = {"x": x, "y": d.labels[idx], "real": real, "env": d.env[idx],
                  "stream": torch.where(real, STREAM_IDS["real"], STREAM_IDS["cf"]).long()}
         return {k: v[rank::world].to(device) for k, v in batch.items()}
+
+
+# -- several batch sources in one step ---------------------------------------------------
+class Concat:
+    """Several batch sources as one: every step's batch is theirs, concatenated.
+
+    Each source serves its own rows of the step (for DDP rank ``r`` of ``w``: its rows
+    ``r::w``), so the concatenation is, per rank, that rank's slice of every source's
+    global batch, and the global batch does not depend on ``w``. The sources' images
+    must have one size; the objectives tell the rows apart by their ``stream`` ids.
+
+    Parameters
+    ----------
+    sources
+        Batch sources (``batch(step, *, rank, world, device)``), e.g. a real
+        ``EvenBatches``, an ``OnTheFlySource`` and a transfer ``EvenBatches``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> a = MultiStream([Stream("real", torch.zeros(8, 3, 4, 4, dtype=torch.uint8),
+    ...                         torch.arange(8) % 2, 4)])
+    >>> b = MultiStream([Stream("int", torch.zeros(6, 3, 4, 4, dtype=torch.uint8),
+    ...                         torch.arange(6) % 2, 2)])
+    >>> both = Concat([a, b])
+    >>> both.batch(0)["stream"].tolist(), both.batch_size, both.steps_per_epoch()
+    ([0, 0, 0, 0, 1, 1], 6, 2)
+    """
+
+    def __init__(self, sources: list[Any]) -> None:
+        sources = list(sources)
+        if not sources:
+            raise CausalKitError("Concat needs at least one batch source")
+        for s in sources:
+            if not callable(getattr(s, "batch", None)):
+                raise CausalKitError(f"{type(s).__name__} is not a batch source (it has no "
+                                     "batch(step, *, rank, world, device) method)")
+        self.sources = sources
+
+    @property
+    def batch_size(self) -> int | None:
+        """Rows per step, all sources together (None when a source does not say)."""
+        sizes = [getattr(s, "batch_size", None) for s in self.sources]
+        return sum(sizes) if all(isinstance(b, int) for b in sizes) else None
+
+    def steps_per_epoch(self) -> int | None:
+        """The first source's steps per epoch that has one (the real data, by
+        convention first), else None."""
+        for s in self.sources:
+            if callable(getattr(s, "steps_per_epoch", None)):
+                return s.steps_per_epoch()
+        return None
+
+    def batch(self, step: int, *, rank: int = 0, world: int = 1,
+              device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        """The rank's rows of every source's batch of ``step``, concatenated (keys x, y,
+        stream, real, env), on ``device``."""
+        parts = [s.batch(step, rank=rank, world=world, device=device) for s in self.sources]
+        for p, s in zip(parts, self.sources, strict=True):
+            missing = [k for k in BATCH_KEYS if k not in p]
+            if missing:
+                raise CausalKitError(f"{type(s).__name__}'s batch lacks {missing}; a batch "
+                                     f"source returns the keys {list(BATCH_KEYS)}")
+        sizes = {tuple(p["x"].shape[1:]) for p in parts}
+        if len(sizes) > 1:
+            raise CausalKitError(f"the batch sources of a Concat give images of different "
+                                 f"sizes {sorted(sizes)}; give every source the same size")
+        return {k: torch.cat([p[k].to(device) for p in parts]) for k in BATCH_KEYS}

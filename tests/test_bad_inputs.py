@@ -230,6 +230,23 @@ CASES = [
       "no-such"),
     C("train-int-data-label", "train --method genint --source embedded --n-train 100 "
       "--int-data {gen_bad_label} --out {out}", "label"),
+    # ---- train on disk data (--data imagefolder:DIR | webdataset:PATTERN)
+    C("train-imagefolder-missing", "train --method erm --data imagefolder:{missing} "
+      "--out {out}", "does not exist"),
+    C("train-data-prefix-unknown", "train --method erm --data tarball:{folder} --out {out}",
+      "unknown --data source 'tarball:'"),
+    C("train-imagefolder-one-class", "train --method erm --data imagefolder:{flat} "
+      "--out {out}", "holds one class"),
+    C("train-imagefolder-no-classes", "train --method erm --data imagefolder:{folder} "
+      "--out {out}", "has no class subfolders"),
+    C("train-val-prefix", "train --method erm --data imagefolder:{two_class} --val {folder} "
+      "--out {out}", "is not imagefolder:DIR"),
+    C("train-genint-disk-no-int", "train --method genint --data imagefolder:{two_class} "
+      "--out {out}", "needs --int-data DIR"),
+    C("train-milestones-text", "train --method erm --schedule multistep --milestones 3,x "
+      "--out {out}", "is not comma-separated numbers"),
+    C("train-optimizer-unknown", "train --method erm --optimizer lamb --out {out}",
+      "unknown optimizer 'lamb'"),
     # ---- evaluate: trained-model folders (model.json + model.pt)
     C("evaluate-not-model-folder", "evaluate --model {folder}", "not a trained-model"),
     C("evaluate-json-binary", "evaluate --model {m_json_binary}", "is not text"),
@@ -569,6 +586,9 @@ def files(tmp_path_factory) -> dict[str, str]:
                       ("inc_trunc", "gaussian_noise/1/n01440764"), ("flat", "x")):
         image(root / name / rel / "a.png")
         f[name] = str(root / name)
+    for rel in ("two_class/a/x.png", "two_class/b/x.png"):  # an ImageFolder of two classes
+        image(root / rel)
+    f["two_class"] = str(root / "two_class")
     cut = root / "inc_trunc" / "gaussian_noise/1/n01440764"
     (cut / "b.png").write_bytes((cut / "a.png").read_bytes()[:40])
     (root / "in9_empty" / "original" / "val" / "00_dog").mkdir(parents=True)

@@ -183,3 +183,25 @@ def test_small_gan_and_cgn_resume_over_a_torn_log(tmp_path):
     assert [r["iteration"] for r in history] == list(range(1, 7))
     assert [r["iteration"] for r in read_log(tmp_path / "cgn" / "log.jsonl")] == list(
         range(1, 7))
+
+
+def test_check_run_folder_is_the_one_rule_for_run_folders(tmp_path):
+    from causalkit.resume import check_run_folder
+
+    out = tmp_path / "run"
+    assert check_run_folder(out, {"seed": 1}, file="run.json", what="a run", write=True) is None
+    assert json.loads((out / "run.json").read_text()) == {"seed": 1}
+    assert check_run_folder(out, {"seed": 1}, file="run.json", what="a run") == {"seed": 1}
+    with pytest.raises(CausalKitError, match=r"holds a run with other settings \(differs in "
+                                             r"\['seed'\]\)"):
+        check_run_folder(out, {"seed": 2}, file="run.json", what="a run")
+    assert check_run_folder(out, {"seed": 2, "t": 0}, file="run.json", what="a run",
+                            free=("seed", "t")) == {"seed": 1}
+    (out / "run.json").write_text("{not json")
+    with pytest.raises(CausalKitError, match="damaged"):
+        check_run_folder(out, {"seed": 1}, file="run.json", what="a run")
+    (out / "run.json").unlink()
+    (out / ".shards").mkdir()
+    with pytest.raises(CausalKitError, match="finished shards but no run.json"):
+        check_run_folder(out, {"seed": 1}, file="run.json", what="a run", write=True)
+    assert not (out / "run.json").exists()

@@ -84,7 +84,7 @@ def test_a_checkpoint_from_before_a_new_field_still_resumes(tmp_path):
     with pytest.raises(CausalKitError, match="unknown schedule"):
         FitConfig(schedule="linear")
     with pytest.raises(CausalKitError, match="unknown optimizer"):
-        FitConfig(optimizer="sgd")
+        FitConfig(optimizer="lamb")
 
 
 def test_training_learns_something(tmp_path):

@@ -62,8 +62,14 @@ def _model_loaders() -> dict:
 
             return load_imagenet_classifier(path).view("all")
         from robust_training.engine import load_model
+        from robust_training.imagenet_classifier import ImageNetHeads
 
-        return ImageNetClassifier(load_model(path), name=Path(path).name)
+        model = load_model(path)
+        if isinstance(model, ImageNetHeads):  # an ImageNet-stem run: normalises inside
+            return model.view("all")
+        # the engine's other models read [-1, 1]: (x - 0.5) / 0.5 from the contract's [0, 1]
+        return ImageNetClassifier(model, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                                  name=Path(path).name)
 
     return {**{arch: resnet(arch) for arch in RESNETS}, "": run_folder}
 

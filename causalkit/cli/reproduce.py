@@ -81,6 +81,9 @@ def cgn_mnist(
                               "posterior under the class's foreground and background "
                               "colours). Default: 'colour' for the full Wildlife preset "
                               "when it abducts, else 'cgn'."),
+    palette: str = typer.Option(None, "--palette", help="A label-free colour shift of "
+                                "every counterfactual the classifiers train on: 'none', "
+                                "'invert', 'hue' or 'hue+invert' (generators.cgn.palette)."),
     cgn_iterations: int = typer.Option(None, "--cgn-iterations", min=1, help="CGN "
                                        "training iterations (full preset: 1,000; 3,000 "
                                        "for double-colored and Wildlife)."),
@@ -130,7 +133,7 @@ def cgn_mnist(
         seed=seed, cgn_recipe=recipe, counterfactuals=counterfactuals,
         irm_penalty=irm_penalty, model=model, cgn_aux_weight=aux_weight, rendering=rendering,
         classifier_protocol=classifier_protocol, precision=precision,
-        backgrounds=backgrounds, masks=masks, source=source,
+        backgrounds=backgrounds, masks=masks, palette=palette, source=source,
     ).items() if v is not None}
     if epochs is not None and steps is None:
         flags["steps"] = None  # --epochs replaces the preset's step budget
@@ -156,6 +159,24 @@ def cgn_mnist(
     else:
         typer.echo(format_results(record))
         typer.echo(f"wrote {out}/results.json, table.txt and PNG grids")
+
+
+def _run_staged(resolved, *, print_config: bool, threads: int | None, json_out: bool,
+                run, format_stage, wrote: str) -> None:
+    # the shared tail of the staged ImageNet commands: print the config, or run a stage
+    if print_config:
+        typer.echo(resolved.to_yaml(), nl=False)
+        return
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    record = run()
+    if json_out:
+        emit_json(record)
+    else:
+        typer.echo(format_stage(record))
+        typer.echo(wrote)
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -274,18 +295,115 @@ def cgn_imagenet(
     if epochs is not None and steps is None:
         flags["steps"] = None  # --epochs replaces a preset's step budget
     resolved = CGNImageNetConfig.resolve(preset, file=config, flags=flags)
-    if print_config:
-        typer.echo(resolved.to_yaml(), nl=False)
-        return
     out = out or Path("runs") / f"cgn-imagenet-{preset}"
-    if threads is not None:
-        import torch
+    _run_staged(resolved, print_config=print_config, threads=threads, json_out=json_out,
+                run=lambda: run_stage(resolved, stage, out, device=device,
+                                      progress=not json_out, rank=shard_rank,
+                                      world=shard_world),
+                format_stage=format_stage, wrote=f"wrote {out} (config.yaml, stages.jsonl)")
 
-        torch.set_num_threads(threads)
-    record = run_stage(resolved, stage, out, device=device, progress=not json_out,
-                       rank=shard_rank, world=shard_world)
-    if json_out:
-        emit_json(record)
-    else:
-        typer.echo(format_stage(record))
-        typer.echo(f"wrote {out} (config.yaml, stages.jsonl)")
+
+@reproduce_app.command("genint-imagenet")
+@user_errors
+def genint_imagenet(
+    stage: str = typer.Option(..., "--stage", help="directions | generate | transfer | "
+                              "train | evaluate | all (each resumes under --out)."),
+    config: str = typer.Option("paper", "--config", help="A preset ('paper': the official "
+                               "code's settings, for GPUs; 'tiny': the CPU stand-in) or a "
+                               "YAML file (e.g. one written by --print-config)."),
+    train_data: str = typer.Option(None, "--train-data", help="Real training images: "
+                                   "imagefolder:DIR (ImageNet's train/) or "
+                                   "webdataset:PATTERN."),
+    val_data: str = typer.Option(None, "--val-data", help="imagefolder:DIR of ImageNet's "
+                                 "val/ (class folders)."),
+    size: int = typer.Option(None, "--size", min=1, help="Training crop side."),
+    workers: int = typer.Option(None, "--workers", min=0, help="Image-decoding processes."),
+    augment: str = typer.Option(None, "--augment", help="cpu or gpu (batched augmentation "
+                                "on the training device)."),
+    generator: str = typer.Option(None, "--generator", help="biggan:biggan-deep-256, "
+                                  "biggan:DIR, tiny:SEED or small:DIR."),
+    strategy: str = typer.Option(None, "--strategy", help="The intervention, e.g. "
+                                 "genint:t=1,k=60."),
+    layer: str = typer.Option(None, "--layer", help="GANSpace layer (default: the exact "
+                              "shortcut of gen_z)."),
+    source: str = typer.Option(None, "--source", help="shards (the generate stage's "
+                               "images) or on-the-fly (made on the training device)."),
+    per_class: int = typer.Option(None, "--per-class", min=1, help="Noise seeds per class."),
+    edits_per_seed: int = typer.Option(None, "--edits-per-seed", min=1, help="Images per "
+                                       "seed, each along its own component."),
+    shard_size: int = typer.Option(None, "--shard-size", min=1, help="Images per shard."),
+    transfer_n: int = typer.Option(None, "--transfer-n", min=1, help="Transferred images."),
+    features: str = typer.Option(None, "--features", help="Transfer features: vgg19:PATH "
+                                 "or random[:SEED]."),
+    method: list[str] = typer.Option(None, "--method", help="erm | gan-aug | mixup | "
+                                     "genint | genint-transfer (repeatable)."),
+    arch: str = typer.Option(None, "--arch", help="Classifier ResNet (default resnet152)."),
+    pretrained: Path = typer.Option(None, "--pretrained", help="torchvision ResNet "
+                                    "state-dict file to fine-tune from."),
+    epochs: float = typer.Option(None, "--epochs", min=0.001, help="Passes over the real "
+                                 "images."),
+    steps: int = typer.Option(None, "--steps", min=1, help="Steps (overrides --epochs)."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Real images per "
+                                   "step."),
+    lr: float = typer.Option(None, "--lr", min=0.0, help="Learning rate."),
+    eval_every_epoch: bool = typer.Option(None, "--eval-every-epoch/--no-eval-every-epoch",
+                                          help="Run the evaluations after every epoch."),
+    root: list[str] = typer.Option(None, "--root", help="NAME=DIR: a benchmark's folder "
+                                   "(objectnet, imagenet-c, imagenet-v2; repeatable)."),
+    seed: int = typer.Option(None, "--seed", min=0, help="Run seed (default 0)."),
+    precision: str = typer.Option(None, "--precision", help="fp32 or bf16."),
+    shard_worker: int = typer.Option(None, "--shard-worker", min=0, help="This process's "
+                                     "share of the generate / transfer shards (default "
+                                     "$RANK or the Slurm array task)."),
+    shard_workers: int = typer.Option(None, "--shard-workers", min=1, help="Number of "
+                                      "shares (default $WORLD_SIZE or the array size)."),
+    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved "
+                                      "config as YAML and exit."),
+    device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if "
+                               "available)."),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
+    json_out: bool = JSON_OPTION,
+    out: Path = OUT_OPTION,
+) -> None:
+    """GenInt on ImageNet (Mao et al. 2021), one stage at a time: directions on BigGAN's
+    gen_z, pre-generated interventions, style transfer, ResNet training per method
+    (erm, gan-aug, mixup, genint, genint-transfer), OOD evaluation."""
+    from causalkit.errors import CausalKitError
+    from robust_training.experiments.config import preset_names
+    from robust_training.experiments.genint_imagenet import (
+        STAGES,
+        GenIntImageNetConfig,
+        format_stage,
+        run_stage,
+    )
+
+    if stage not in (*STAGES, "all"):
+        raise CausalKitError(f"unknown --stage {stage!r}; choose one of {[*STAGES, 'all']}")
+    check_out(out)
+    check_device(device)
+    presets = preset_names(GenIntImageNetConfig.EXPERIMENT)
+    preset, file = (config, None) if config in presets else (None, Path(config))
+    if file is not None and not file.is_file():
+        raise CausalKitError(f"--config {config!r} is neither a preset ({', '.join(presets)}) "
+                             "nor a YAML file; pass one of them")
+    _check_config(file)
+    roots = _pairs(root, "--root")
+    flags = {k: v for k, v in dict(
+        train_data=train_data, val_data=val_data, size=size, workers=workers,
+        augment=augment, generator=generator, strategy=strategy, layer=layer, source=source,
+        per_class=per_class, edits_per_seed=edits_per_seed, shard_size=shard_size,
+        transfer_n=transfer_n, features=features, methods=list(method) if method else None,
+        arch=arch, pretrained=str(pretrained) if pretrained else None, epochs=epochs,
+        steps=steps, batch_size=batch_size, lr=lr, eval_every_epoch=eval_every_epoch,
+        roots=roots or None, seed=seed, precision=precision,
+    ).items() if v is not None}
+    if epochs is not None and steps is None:
+        flags["steps"] = None  # --epochs replaces a preset's step budget
+    resolved = GenIntImageNetConfig.resolve(preset, file=file, flags=flags)
+    out = out or Path("runs") / f"genint-imagenet-{preset or file.stem}"
+    _run_staged(resolved, print_config=print_config, threads=threads, json_out=json_out,
+                run=lambda: run_stage(resolved, stage, out, device=device,
+                                      progress=not json_out, worker=shard_worker,
+                                      workers=shard_workers),
+                format_stage=format_stage,
+                wrote=f"wrote {out} (config.yaml, stages.jsonl, one folder per stage)")

@@ -1,4 +1,18 @@
-"""``causalkit train``: robust training with interventions (``evaluate`` lives in evaluate.py)."""
+"""``causalkit train``: robust training with interventions (``evaluate`` lives in evaluate.py).
+
+Two kinds of real data feed the same engine (:func:`robust_training.engine.fit`):
+
+* an MNIST variant (``--data double-colored-mnist``, ...), held in memory, with its
+  generated streams made by :func:`robust_training.sources.method_data`, scored on the
+  variant's test and OOD splits;
+* images on disk, ``--data imagefolder:DIR`` (ImageNet's train layout,
+  ``DIR/<class>/<image>``) or ``--data webdataset:PATTERN`` (tar shards), decoded in
+  ``--num-workers`` DataLoader workers with the ImageNet training augmentation at
+  ``--size`` (:func:`robust_training.imagenet_data.real_source`); generated streams come
+  from folders (``--int-data``, ``--transfer-data``, ``--cf-data``), a ResNet gets
+  torchvision's stem and may fine-tune from a torchvision checkpoint (``--pretrained``),
+  and ``--val imagefolder:DIR`` reports the top-1 accuracy.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +29,12 @@ from causalkit.cli._common import (
     user_errors,
     write_report,
 )
+from causalkit.errors import CausalKitError
 
 METHODS_HELP = ("erm | genint | genint-transfer | gan-aug | mixup | irm | cgn | gen-only-int | "
                 "gen-only-obs (robust_training.methods)")
+#: ``--data`` sources read from disk, by prefix
+FOLDER_SPECS = ("imagefolder", "webdataset")
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +54,18 @@ def train(
     method: str = typer.Option(..., "--method", "-m", help=METHODS_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (rerun to resume)."),
     data: str = typer.Option("double-colored-mnist", "--data",
-                             help="Dataset variant for the real stream."),
+                             help="Real stream: an MNIST variant, or imagefolder:DIR | "
+                                  "webdataset:PATTERN (images on disk)."),
+    val: str = typer.Option(None, "--val", help="imagefolder:DIR of validation images "
+                            "(same class folders) for the top-1 accuracy (disk data)."),
+    val_each_epoch: bool = typer.Option(False, "--val-each-epoch",
+                                        help="Also score --val after every epoch (log.jsonl "
+                                             "records {epoch, val_top1})."),
+    size: int = typer.Option(224, "--size", help="Training crop side (disk data)."),
+    num_workers: int = typer.Option(0, "--num-workers",
+                                    help="DataLoader workers decoding images (disk data)."),
+    epochs: float = typer.Option(None, "--epochs", help="Passes over the real data; "
+                                 "overrides --steps."),
     rho: float = typer.Option(0.9, "--rho", help="Nuisance-label tie of the real data."),
     source: str = typer.Option(None, "--source", help="MNIST source (e.g. mnist:DIR)."),
     n_train: int = typer.Option(None, "--n-train", help="Real training images (default all)."),
@@ -55,6 +83,9 @@ def train(
     int_data: Path = typer.Option(None, "--int-data",
                                   help="Generated folder (causalkit generate) instead of "
                                        "--generator."),
+    transfer_data: Path = typer.Option(None, "--transfer-data",
+                                       help="Transferred-image folder (labels.csv) for "
+                                            "genint-transfer on disk data."),
     cf_data: Path = typer.Option(None, "--cf-data",
                                  help="CGN counterfactual set (.npz) for --method cgn."),
     transfer_n: int = typer.Option(5000, "--transfer-n", help="Transferred images."),
@@ -73,9 +104,30 @@ def train(
     checkpoint_every: int = typer.Option(200, "--checkpoint-every",
                                          help="Steps between checkpoints (a killed run "
                                               "resumes from the last one)."),
-    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
-    model: str = typer.Option("cnn", "--model",
-                              help="cnn | cnn-bn | cnn-cn | resnet18 | resnet34 | resnet50."),
+    lr: float = typer.Option(1e-3, "--lr", help="Learning rate."),
+    optimizer: str = typer.Option("adam", "--optimizer", help="adam | adadelta | sgd."),
+    momentum: float = typer.Option(0.9, "--momentum", help="SGD momentum."),
+    nesterov: bool = typer.Option(False, "--nesterov", help="Nesterov momentum (SGD)."),
+    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Weight decay."),
+    schedule: str = typer.Option("constant", "--schedule",
+                                 help="constant | cosine | step | multistep."),
+    milestones: str = typer.Option(None, "--milestones",
+                                   help="multistep decays, comma-separated: fractions of "
+                                        "the run (0.33,0.67) or epochs (30,60)."),
+    milestone_unit: str = typer.Option("fraction", "--milestone-unit",
+                                       help="fraction | epoch (what --milestones count)."),
+    gamma: float = typer.Option(0.1, "--gamma", help="Factor per milestone."),
+    warmup_steps: int = typer.Option(0, "--warmup-steps", help="Linear lr warm-up steps."),
+    model: str = typer.Option(None, "--model",
+                              help="cnn | cnn-bn | cnn-cn | resnet18 | resnet34 | resnet50 | "
+                                   "resnet101 | resnet152 (default: cnn; resnet50 on disk "
+                                   "data)."),
+    pretrained: Path = typer.Option(None, "--pretrained",
+                                    help="torchvision-format ResNet checkpoint to fine-tune "
+                                         "from (strict keys)."),
+    pretrained_fc: str = typer.Option("keep", "--pretrained-fc",
+                                      help="keep (the checkpoint's fc; class counts must "
+                                           "match) | new (new heads)."),
     width: int = typer.Option(64, "--width", help="ResNet first-stage width."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 (bfloat16 "
                                   "autocast; about twice as fast on CPUs with AMX)."),
@@ -85,6 +137,8 @@ def train(
 ) -> None:
     """Train a classifier with an objective over real + generated streams; report
     in-distribution and OOD accuracy. Under torchrun, runs DDP (gloo/nccl)."""
+    import dataclasses
+
     import torch
 
     from robust_training.engine import FitConfig, dist_info, evaluate, fit
@@ -94,11 +148,35 @@ def train(
 
     check_out(out)
     check_device(device)
+    prefix = _spec_prefix(data)
     spec = get_method(method)
     hparams = spec.hparams_from({"lambda1": lambda1, "lambda2": lambda2})
-    cfg = FitConfig(objective=spec.objective, steps=steps, lr=lr, seed=seed, model=model,
-                    width=width, hparams=hparams, precision=precision, log_every=log_every,
-                    checkpoint_every=checkpoint_every)  # bad settings fail before the data
+    on_disk = prefix is not None
+    cfg = FitConfig(objective=spec.objective, steps=steps, lr=lr, seed=seed,
+                    model=model or ("resnet50" if on_disk else "cnn"), width=width,
+                    hparams=hparams, precision=precision, log_every=log_every,
+                    checkpoint_every=checkpoint_every, optimizer=optimizer, momentum=momentum,
+                    nesterov=nesterov, weight_decay=weight_decay, schedule=schedule,
+                    milestones=_numbers(milestones, "--milestones"),
+                    milestone_unit=milestone_unit, gamma=gamma, warmup_steps=warmup_steps,
+                    pretrained=str(pretrained) if pretrained is not None else None,
+                    pretrained_fc=pretrained_fc)  # bad settings fail before the data
+    if epochs is not None and not epochs > 0:
+        raise CausalKitError(f"--epochs must be positive, got {epochs}")
+    if on_disk:
+        return _train_on_disk(
+            prefix, data, cfg, spec, method=method, out=out, val=val,
+            val_each_epoch=val_each_epoch, size=size,
+            num_workers=num_workers, epochs=epochs, int_data=int_data,
+            transfer_data=transfer_data, cf_data=cf_data, batch_size=batch_size,
+            gen_batch_size=gen_batch_size, transfer_batch_size=transfer_batch_size,
+            device=device, json_out=json_out)
+    if val is not None or val_each_epoch:
+        raise CausalKitError("--val scores disk data (--data imagefolder:DIR); an MNIST "
+                             "variant reports its own test and OOD splits")
+    if cfg.pretrained is not None and cfg.stem == "small":
+        raise CausalKitError("--pretrained needs ImageNet-sized data (--data imagefolder:DIR"
+                             "); the MNIST models take 32x32 images")
     tr = _split(data, "train", rho, seed, source, n_train)
     pools = method_data(method, tr.images, tr.labels, generator=generator, strategy=strategy,
                         obs_strategy=obs_strategy, layer=layer, per_class=gen_per_class,
@@ -108,8 +186,10 @@ def train(
     streams = method_streams(spec, {"real": (tr.images, tr.labels), **pools},
                              batch_size=batch_size, gen_batch_size=gen_batch_size,
                              transfer_batch_size=transfer_batch_size)
-    net, info = fit(MultiStream(streams, seed=seed), cfg, out,
-                    device=device, progress=not json_out)
+    batches = MultiStream(streams, seed=seed)
+    if epochs is not None:
+        cfg = dataclasses.replace(cfg, steps=max(1, round(epochs * batches.steps_per_epoch())))
+    net, info = fit(batches, cfg, out, device=device, progress=not json_out)
     if dist_info()[0] != 0:
         return
     result = {"method": method, "objective": cfg.objective, "steps": info["steps"],
@@ -126,3 +206,163 @@ def train(
         typer.echo(format_table(["method", "steps", "test acc", "OOD acc"],
                                 [[method, info["steps"], f"{result['test_accuracy']:.4f}",
                                   f"{result['ood_accuracy']:.4f}"]]))
+
+
+def _spec_prefix(data: str) -> str | None:
+    # "imagefolder" / "webdataset" for disk data, None for an MNIST variant
+    if ":" not in data:
+        return None
+    prefix = data.split(":", 1)[0]
+    if prefix not in FOLDER_SPECS:
+        raise CausalKitError(f"unknown --data source {prefix + ':'!r}; use an MNIST variant "
+                             "name, imagefolder:DIR or webdataset:PATTERN")
+    if not data.split(":", 1)[1]:
+        raise CausalKitError(f"--data {data} names no path; use {prefix}:PATH")
+    return prefix
+
+
+def _numbers(text: str | None, option: str) -> list[float]:
+    if text is None or not text.strip():
+        return []
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise CausalKitError(f"{option} {text!r} is not comma-separated numbers (e.g. "
+                             "30,60)") from None
+
+
+def _class_names(root: Path) -> tuple[str, ...]:
+    # the class folders of an ImageFolder (the rule of list_image_folder), checked
+    from causalkit.datasets.image_folder import list_image_folder
+
+    if not root.is_dir():
+        list_image_folder(root)  # raises its one-line error (missing, a file)
+    names = tuple(sorted(p.name for p in root.iterdir()
+                         if p.is_dir() and not p.name.startswith(".")))
+    if not names:
+        list_image_folder(root)  # raises: no class subfolders
+    if len(names) == 1:
+        raise CausalKitError(f"image folder {root} holds one class ({names[0]}); a "
+                             "classifier needs two or more class folders")
+    return names
+
+
+def _folder_streams(spec, *, int_data, transfer_data, cf_data, gen_batch_size: int,
+                    transfer_batch_size: int) -> list:
+    # the generated streams of a method, from folders on disk
+    from robust_training.imagenet_data import FolderStream
+
+    folders = {"int": ("--int-data", int_data), "obs": ("--int-data", int_data),
+               "transfer": ("--transfer-data", transfer_data), "cf": ("--cf-data", cf_data)}
+    out = []
+    for kind in spec.streams:
+        if kind == "real":
+            continue
+        if kind not in folders or spec.pooled_batch:
+            raise CausalKitError(f"method streams {list(spec.streams)} are not available "
+                                 "on disk data; use erm, mixup, genint, gan-aug, "
+                                 "genint-transfer, irm or cgn")
+        option, root = folders[kind]
+        if root is None:
+            raise CausalKitError(f"the {kind} stream on disk data needs {option} DIR")
+        bs = transfer_batch_size if kind == "transfer" else gen_batch_size
+        out.append(FolderStream.counterfactual(root, bs) if kind == "cf"
+                   else FolderStream.generated(root, bs, kind=kind))
+    if "real" not in spec.streams:
+        raise CausalKitError(f"method streams {list(spec.streams)} lack the real stream "
+                             "that --data gives")
+    return out
+
+
+def _val_reader(val: str, classes, *, batch_size: int, size: int, num_workers: int):
+    # a function giving a fresh pass over --val (checked now, read when called)
+    from robust_training.imagenet_data import val_batches
+
+    if ":" not in val or val.split(":", 1)[0] not in FOLDER_SPECS:
+        raise CausalKitError(f"--val {val!r} is not imagefolder:DIR or webdataset:PATTERN")
+    resize = round(size * 256 / 224)  # ImageNet's 256 -> 224 centre crop, at any size
+
+    def read():
+        return val_batches(val, batch_size, resize=resize, crop=size, classes=classes,
+                           num_workers=num_workers)
+
+    read()  # a bad spec or folder fails here, before training
+    return read
+
+
+def _top1(model, read) -> dict[str, float]:
+    import torch
+
+    dev = next(model.parameters()).device
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in read():
+            logits = model.logits((x * 2 - 1).to(dev), getattr(model, "predict_head", None))
+            correct += int((logits.argmax(1).cpu() == y).sum())
+            total += len(y)
+    return {"val_top1": correct / max(total, 1), "val_n": total}
+
+
+def _train_on_disk(prefix: str, data: str, cfg, spec, *, method: str, out: Path,
+                   val: str | None, val_each_epoch: bool, size: int, num_workers: int,
+                   epochs: float | None,
+                   int_data, transfer_data, cf_data, batch_size: int, gen_batch_size: int,
+                   transfer_batch_size: int, device: str | None, json_out: bool) -> None:
+    """``causalkit train --data imagefolder:DIR | webdataset:PATTERN``: disk streams,
+    the engine, the optional top-1 on ``--val``."""
+    import dataclasses
+
+    from robust_training.engine import dist_info, fit
+    from robust_training.imagenet_data import EvenBatches, real_source
+    from robust_training.resnet import RESNETS
+    from robust_training.streams import STREAM_IDS
+
+    for name, value, low in (("--size", size, 8), ("--num-workers", num_workers, 0)):
+        if value < low:
+            raise CausalKitError(f"{name} must be >= {low}, got {value}")
+    classes = _class_names(Path(data.split(":", 1)[1])) if prefix == "imagefolder" else None
+    real = real_source(data, batch_size=batch_size, steps=cfg.steps, size=size, seed=cfg.seed,
+                       num_workers=num_workers, classes=classes)
+    labels = real.streams[0].labels[:, 0]
+    n_classes = len(classes) if classes is not None else int(labels.max()) + 1
+    if n_classes < 2:
+        raise CausalKitError(f"{data} holds one class; a classifier needs two or more")
+    extra = _folder_streams(spec, int_data=int_data, transfer_data=transfer_data,
+                            cf_data=cf_data, gen_batch_size=gen_batch_size,
+                            transfer_batch_size=transfer_batch_size)
+    read_val = None
+    if val_each_epoch and val is None:
+        raise CausalKitError("--val-each-epoch needs --val imagefolder:DIR")
+    if val is not None:
+        read_val = _val_reader(val, classes, batch_size=batch_size, size=size,
+                               num_workers=num_workers)
+    stem = "imagenet" if cfg.model in RESNETS else "small"
+    cfg = dataclasses.replace(cfg, n_classes=n_classes, stem=stem)
+    streams = [*real.streams, *extra]
+    if epochs is not None:
+        cfg = dataclasses.replace(cfg, steps=max(1, round(epochs * real.steps_per_epoch())))
+    if extra or epochs is not None:  # the real source with the generated streams beside it
+        batches = EvenBatches(streams, steps=cfg.steps, size=size, seed=cfg.seed,
+                              num_workers=num_workers)
+    else:
+        batches = real
+    on_epoch = (lambda epoch, model: _top1(model, read_val)) if val_each_epoch else None
+    net, info = fit(batches, cfg, out, device=device, progress=not json_out,
+                    on_epoch=on_epoch)
+    if dist_info()[0] != 0:
+        return
+    result = {"method": method, "objective": cfg.objective, "steps": info["steps"],
+              "data": data, "n_classes": n_classes, "size": size, "model": cfg.model,
+              "streams": {s.kind: {"n": len(s), "batch_size": s.batch_size,
+                                   "id": STREAM_IDS[s.kind]} for s in streams},
+              "model_dir": str(out)}
+    if read_val is not None:
+        result.update(_top1(net, read_val), val=val)
+    write_report(out, "train_report.json", result)
+    if json_out:
+        emit_json(result)
+    else:
+        top1 = f"{result['val_top1']:.4f}" if "val_top1" in result else "-"
+        typer.echo(format_table(["method", "steps", "classes", "val top-1"],
+                                [[method, info["steps"], n_classes, top1]]))

@@ -17,6 +17,16 @@ and cached in the work folder.
 Runs. Each (method, seed) trains the MNIST CNN for ``classifier.steps`` steps and gives
 one record; the generated-only methods (``gen-only-int``, ``gen-only-obs``) are the
 analogue of the paper's Table 4: trained on generated data only, tested on real data.
+
+One pipeline. This benchmark is the GenInt pipeline of
+:mod:`robust_training.experiments.genint_pipeline` at MNIST scale: its pools are the
+in-memory outputs of the pipeline's generate and transfer stages, held as
+:class:`~robust_training.experiments.genint_pipeline.Memory` sources, and every run goes
+through the same :func:`~robust_training.experiments.genint_pipeline.method_parts`,
+:func:`~robust_training.experiments.genint_pipeline.batch_source` and
+:func:`~robust_training.experiments.genint_pipeline.train_run` as the ImageNet
+experiment (:mod:`robust_training.experiments.genint_imagenet`), whose streams are
+folders on disk or a generator on the training device.
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ import torch
 from causalkit.errors import CausalKitError
 from causalkit.io import load_torch, save_torch
 from robust_training.experiments.config import ExperimentConfig, Section
-from robust_training.methods import get_method, method_streams
+from robust_training.methods import get_method
 
 __all__ = ["GenIntMnistConfig", "METHODS", "NUISANCE", "FLAGS", "splits", "build_pools",
            "nuisance_alignment", "train_method", "transfer_figure", "summarize",
@@ -228,27 +238,33 @@ def nuisance_alignment(pools: Mapping[str, tuple[torch.Tensor, torch.Tensor]], t
 def train_method(config: GenIntMnistConfig, method: str, seed: int, data: Mapping[str, Any],
                  pools: Mapping[str, tuple[torch.Tensor, torch.Tensor]], out: str | Path, *,
                  device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Train ``method`` with ``seed`` (checkpoints in ``out``, so a killed run resumes)
-    and score it on the test and OOD splits."""
-    from robust_training.engine import FitConfig, evaluate, fit
-    from robust_training.streams import MultiStream
+    """Train ``method`` with ``seed`` through the GenInt pipeline's train stage (its
+    in-memory streams; checkpoints in ``out``, so a killed run resumes) and score it on
+    the test and OOD splits."""
+    from robust_training.engine import evaluate
+    from robust_training.experiments import genint_pipeline as pipe
 
     clf = config.classifier
     spec = get_method(method)
     train = data["train"]
-    streams = method_streams(spec, {"real": (train.images, train.labels), **pools},
-                             batch_size=clf.batch_size, gen_batch_size=clf.gen_batch_size,
-                             transfer_batch_size=clf.transfer_batch_size)
+    sources = {"real": pipe.Memory(train.images, train.labels),
+               **{kind: pipe.Memory(x, y) for kind, (x, y) in pools.items()}}
+    parts = pipe.method_parts(method, sources, batch_size=clf.batch_size,
+                              gen_batch_size=clf.gen_batch_size,
+                              transfer_batch_size=clf.transfer_batch_size)
+    batches = pipe.batch_source(parts, steps=clf.steps, seed=seed)
     hp = spec.hparams_from({"lambda1": clf.lambda1, "lambda2": clf.lambda2})
-    cfg = FitConfig(spec.objective, steps=clf.steps, lr=clf.lr, seed=seed, hparams=hp)
+    cfg = pipe.fit_config(objective=spec.objective, steps=batches.steps, lr=clf.lr,
+                          seed=seed, hparams=hp)
     t0 = time.perf_counter()
-    model, _ = fit(MultiStream(streams, seed=seed), cfg, out, device=device)
+    model, _ = pipe.train_run(batches.source, cfg, out, device=device)
     return {"method": method, "seed": seed, "objective": spec.objective, "hparams": hp,
             "test_accuracy": evaluate(model, data["test"].images,
                                       data["test"].labels)["accuracy"],
             "ood_accuracy": evaluate(model, data["ood"].images, data["ood"].labels)["accuracy"],
             "train_seconds": round(time.perf_counter() - t0, 1),
-            "streams": {s.kind: {"n": len(s), "batch_size": s.batch_size} for s in streams}}
+            "streams": {kind: {"n": len(src.labels), "batch_size": b}
+                        for kind, src, b in parts}}
 
 
 def transfer_figure(config: GenIntMnistConfig, train: Any,

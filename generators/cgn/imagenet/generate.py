@@ -73,7 +73,7 @@ import torch
 
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write, atomic_write_bytes, atomic_write_text, check_out_dir
-from causalkit.resume import config_diff
+from causalkit.resume import check_run_folder
 from generators.base import check_truncation, truncated_normal
 from generators.images import to_uint8
 from generators.writer import _png_bytes, _shard_done, shard_seed
@@ -297,23 +297,8 @@ def _rank_world(rank: int | None, world: int | None) -> tuple[int, int]:
 
 
 def _check_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    path = out / "generation.json"
-    if path.exists():
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise CausalKitError(f"{path} is damaged (not JSON); use a new --out folder or "
-                                 "delete it") from None
-        diff = sorted(config_diff(saved, manifest)) if isinstance(saved, dict) else ["all"]
-        if diff:
-            raise CausalKitError(f"{out} holds a counterfactual ImageNet run with other "
-                                 f"settings (differs in {diff}); use a new --out folder or "
-                                 "delete it")
-    elif (out / ".shards").exists():
-        raise CausalKitError(f"{out} holds generated shards but no generation.json; use a "
-                             "new --out folder or delete it")
-    else:
-        atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
+    check_run_folder(out, manifest, file="generation.json",
+                     what="a counterfactual ImageNet run", write=True)
 
 
 def write_counterfactual_imagenet(cgn: Any, out: str | os.PathLike,
