@@ -50,6 +50,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--with-real", action="store_true",
                    help="train on the real training images too (the original+cgn method)")
+    p.add_argument("--palette", default="none",
+                   help="none | invert | hue | hue+invert: a label-free colour shift of "
+                        "every counterfactual (generators.cgn.palette)")
+    p.add_argument("--textures", default="",
+                   help="comma-separated texture sets to score besides the OOD split "
+                        "(causalkit.datasets.texture_sets; choose settings on 'procedural')")
     args = p.parse_args()
 
     import torch
@@ -69,7 +75,10 @@ def main() -> None:
     name, data_kw = VARIANTS[res["variant"]], data_kwargs(res)
     ood = build_split(name, "ood", seed=cfg["seed"], n=cfg["n_ood"], **data_kw)
     cf = CounterfactualSet.load(run / "counterfactuals.npz")
-    data = TrainData.generated(cf.images, cf.shape, cf.texture, cf.background)
+    from generators.cgn.palette import widen_palette
+
+    data = TrainData.generated(widen_palette(cf.images, args.palette, seed=seed),
+                               cf.shape, cf.texture, cf.background)
     if args.with_real:
         train = build_split(name, "train", rho=1.0, seed=cfg["seed"], n=cfg["n_train"],
                             **data_kw)
@@ -87,15 +96,25 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     vis = digit_visible(ood.images)
     correct = predict(model, ood.images) == ood.labels
+    textures = {}
+    for spec in filter(None, args.textures.split(",")):
+        from causalkit.datasets.texture_sets import texture_set_folder
+
+        ts = build_split(name, "ood", seed=cfg["seed"], n=cfg["n_ood"], cache=False,
+                         **{**data_kw, "textures": texture_set_folder(
+                             spec, training=data_kw["textures"])})
+        textures[spec] = float((predict(model, ts.images) == ts.labels).mean())
     record = {
         "run": str(run), "variant": res["variant"], "source": res["source"],
         "cgn_seed": cfg["seed"], "seed": seed, "n_counterfactuals": len(cf),
         "settings": {k: getattr(args, k) for k in ("objective", "aux_weight", "model", "steps",
                                                    "batch_size", "lr", "schedule", "shift",
-                                                   "optimizer", "precision", "with_real")},
+                                                   "optimizer", "precision", "with_real",
+                                                   "palette")},
         "train": accuracy(model, data.images, data.labels[:, 0]),
         "ood": float(correct.mean()),
         "ood_visible": float(correct[vis].mean()),
+        "ood_textures": textures,
         "visible_fraction": float(vis.mean()),
         "seconds": round(seconds, 1),
         "machine": machine_info(),

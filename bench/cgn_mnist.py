@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> dict:
     for name in ("cgn_iterations", "cgn_batch", "cgn_ngf", "n_generated", "epochs",
                  "n_train", "lambda_texture", "per_noise", "steps", "schedule", "shift",
                  "model", "cgn_aux_weight", "rendering", "classifier_protocol", "optimizer",
-                 "lr", "batch_size", "precision", "backgrounds", "masks"):
+                 "lr", "batch_size", "precision", "backgrounds", "masks", "palette"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     if args.cgn_set:  # on top of the variant's preset overrides
@@ -121,7 +121,8 @@ def summary() -> None:
                if removed_defaults.get(k, ...) != v}
         seeds = sorted(config_of_record(r)["seed"] for r in runs)
         extra = "".join(f", {k}={cfg[k]}" for k in ("rendering", "classifier_protocol", "model",
-                                                    "precision", "backgrounds", "masks")
+                                                    "precision", "backgrounds", "masks",
+                                                    "palette")
                         if cfg.get(k, pipeline_defaults[k]) != pipeline_defaults[k])
         # a pipeline field tried and removed since (foregrounds="real") still names its group
         extra += "".join(f", {k}={v} (option removed)" for k, v in cfg.items()
@@ -172,7 +173,7 @@ def main() -> None:
                       ("cgn_aux_weight", float), ("rendering", str),
                       ("classifier_protocol", str), ("optimizer", str), ("lr", float),
                       ("batch_size", int), ("precision", str),
-                      ("backgrounds", str), ("masks", str)):
+                      ("backgrounds", str), ("masks", str), ("palette", str)):
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
     p.add_argument("--cgn-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a CGNTrainConfig field (repeatable), e.g. recon_pool=2")

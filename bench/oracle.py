@@ -57,6 +57,9 @@ def main() -> None:
     p.add_argument("--model", default=None, help="default: the full preset's")
     p.add_argument("--precision", default="fp32", help="fp32 | bf16 (autocast)")
     p.add_argument("--no-lenet", action="store_true", help="skip the LeNet oracle")
+    p.add_argument("--texture-ood", nargs="*", default=[],
+                   help="Wildlife: texture sets to score beside the OOD split "
+                        "(causalkit.datasets.texture_sets), e.g. photos photos-gray")
     p.add_argument("--rendering", default=None,
                    help="pad | paper (the official code's); default: the full preset's")
     a = p.parse_args()
@@ -98,6 +101,15 @@ def main() -> None:
                 **_scores(predict(cnn, ood.images), labels, vis)},
         "machine": machine_info(),
     }
+    if a.texture_ood:
+        from causalkit.datasets.texture_sets import texture_set_folder
+
+        record["cnn"]["ood_textures"] = {}
+        for spec in a.texture_ood:
+            ts = build_split(name, "ood", **{**common, "textures": texture_set_folder(
+                spec, training=a.textures)})
+            record["cnn"]["ood_textures"][spec] = round(
+                float((predict(cnn, ts.images) == np.asarray(ts.labels)).mean()), 4)
     if a.variant == "double-colored" and rendering == "pad" and not a.no_lenet:
         # the LeNet oracle is trained on this rendering of double-colored MNIST
         lenet, _ = train_shape_oracle(a.source, ROOT / "runs" / "oracle_lenet")

@@ -104,9 +104,10 @@ def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
     ({"model": "vgg"}, "unknown model"),
     ({"cgn_aux_weight": -0.1}, "cgn_aux_weight"),
     ({"schedule": "linear"}, "schedule"),
-    ({"optimizer": "sgd"}, "optimizer"),
+    ({"optimizer": "lamb"}, "optimizer"),
     ({"rendering": "soft"}, "rendering"),
     ({"shift": -2}, "shift"),
+    ({"palette": "rainbow"}, "palette"),
 ])
 def test_pipeline_checks_its_settings_before_any_work(tmp_path, bad, match):
     from robust_training.experiments.cgn_mnist import preset_config, run_cgn_mnist
@@ -190,6 +191,24 @@ def test_pipeline_options_that_need_abducted_masks(tmp_path, option, value, bad)
                       tmp_path / "bad", progress=False)
 
 
+def test_palette_shifts_what_the_classifier_sees_not_the_counterfactuals(tmp_path):
+    from robust_training.experiments.cgn_mnist import preset_config, run_cgn_mnist
+
+    kw = dict(n_train=120, n_ood=40, cgn_iterations=2, cgn_batch=16, cgn_ngf=8,
+              n_generated=40, steps=3, methods=("cgn",))
+    runs = {}
+    for palette in ("none", "hue+invert"):
+        rec = run_cgn_mnist(preset_config("colored", quick=True, palette=palette, **kw),
+                            tmp_path / palette, progress=False)
+        assert rec["config"]["counterfactuals"]["palette"] == palette
+        runs[palette] = tmp_path / palette
+    same = ("counterfactuals.npz",)
+    for name in same:  # the CGN and its counterfactuals do not depend on the palette
+        assert (runs["none"] / name).read_bytes() == (runs["hue+invert"] / name).read_bytes()
+    model = "classifiers/cgn/model.pt"
+    assert (runs["none"] / model).read_bytes() != (runs["hue+invert"] / model).read_bytes()
+
+
 def test_random_translate_moves_whole_images_by_at_most_the_shift():
     from robust_training.streams import random_translate
 
@@ -213,7 +232,7 @@ def test_training_options_are_checked():
     with pytest.raises(CausalKitError, match="schedule"):
         train_classifier("erm", data, steps=1, schedule="linear", progress=False)
     with pytest.raises(CausalKitError, match="optimizer"):
-        train_classifier("erm", data, steps=1, optimizer="sgd", progress=False)
+        train_classifier("erm", data, steps=1, optimizer="lamb", progress=False)
     with pytest.raises(CausalKitError, match="shift"):
         train_classifier("erm", data, steps=1, shift=-1, progress=False)
 

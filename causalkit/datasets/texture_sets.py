@@ -17,12 +17,18 @@ with unseen textures:
     Grey-level texture photographs (brick, grass, gravel, ...) from scikit-image:
     texture without colour, objects and backgrounds from disjoint images.
 
+``procedural``
+    The *validation* set: seeded textures drawn by formula (smooth multi-scale noise or
+    warped stripes, each through a random two-colour palette), disjoint from every photo
+    source. A change that aims at the texture-OOD gap is chosen on this set, so that
+    the two photo sets stay untouched by every choice and are only reported.
+
 A spec ``NAME:object`` (``NAME:background``) replaces only the object (background)
 textures and keeps the training ones for the other role, which tells the two effects
 apart. :func:`texture_set_folder` writes a set once under
 ``data_home()/texture_sets/`` and returns the folder for ``textures=``.
 
-No setting of any model is chosen on these sets: they are for reporting only.
+No setting of any model is chosen on the photo sets: they are for reporting only.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ import numpy as np
 
 from causalkit.errors import DataError
 
-__all__ = ["TEXTURE_SETS", "texture_set_folder", "check_texture_spec"]
+__all__ = ["TEXTURE_SETS", "VALIDATION_SETS", "texture_set_folder", "check_texture_spec",
+           "procedural_texture"]
 
 # (image, top, left, side): a square crop (see _crop), two disjoint ones per photo
 _Crop = tuple[str, float, float, float]
@@ -55,14 +62,17 @@ TEXTURE_SETS: dict[str, dict[str, list[_Crop]]] = {
     },
 }
 _ROLES = ("object", "background")
+#: sets drawn by formula, for choosing settings (see the module docstring)
+VALIDATION_SETS = ("procedural",)
 
 
 def check_texture_spec(spec: str) -> tuple[str, tuple[str, ...]]:
     """``"photos"`` -> ``("photos", ("object", "background"))``; ``"photos:object"`` ->
     ``("photos", ("object",))``. Raises :class:`DataError` for an unknown set or role."""
     name, _, role = spec.partition(":")
-    if name not in TEXTURE_SETS:
-        raise DataError(f"unknown texture set {name!r}; choose one of {sorted(TEXTURE_SETS)}")
+    if name not in TEXTURE_SETS and name not in VALIDATION_SETS:
+        raise DataError(f"unknown texture set {name!r}; choose one of "
+                        f"{sorted(TEXTURE_SETS) + list(VALIDATION_SETS)}")
     if role and role not in _ROLES:
         raise DataError(f"unknown texture role {role!r} in {spec!r}; use NAME, "
                         "NAME:object or NAME:background")
@@ -90,6 +100,31 @@ def _photo(name: str) -> np.ndarray:
         path = matches[0]
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))
+
+
+def procedural_texture(role: str, k: int, side: int = 150) -> np.ndarray:
+    """Texture ``k`` (0-9) of ``role`` in the ``procedural`` set: uint8 (side, side, 3).
+
+    Even ``k``: smooth noise summed over four scales; odd ``k``: stripes of a random
+    angle and frequency, warped by such noise. Either field goes through a palette of
+    two colours drawn uniformly in RGB. Seeded by ``(role, k)`` alone.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng([2026, _ROLES.index(role), k])
+    noise = sum(gaussian_filter(rng.normal(size=(side, side)), sigma, mode="wrap") * sigma
+                for sigma in (1.5, 3.0, 6.0, 12.0))
+    noise = (noise - noise.mean()) / (noise.std() + 1e-9)
+    if k % 2 == 0:
+        t = 0.5 + 0.5 * np.tanh(noise)
+    else:
+        yy, xx = np.mgrid[:side, :side] / side
+        angle, freq = rng.uniform(0, np.pi), rng.uniform(4, 14)
+        phase = 2 * np.pi * freq * (xx * np.cos(angle) + yy * np.sin(angle))
+        t = 0.5 + 0.5 * np.sin(phase + 1.5 * noise)
+    c0, c1 = rng.uniform(0, 255, size=(2, 3))
+    image = c0 * (1 - t[..., None]) + c1 * t[..., None]
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
 def _crop(image: np.ndarray, top: float, left: float, side: float) -> np.ndarray:
@@ -127,6 +162,11 @@ def texture_set_folder(spec: str, *, training: str | os.PathLike | None = None,
     for role in _ROLES:
         (tmp / role).mkdir(parents=True)
         if role in roles:
+            if name in VALIDATION_SETS:
+                for k in range(10):
+                    Image.fromarray(procedural_texture(role, k)).save(
+                        tmp / role / f"{k}_{name}.png")
+                continue
             for k, (photo, top, left, side) in enumerate(TEXTURE_SETS[name][role]):
                 Image.fromarray(_crop(_photo(photo), top, left, side)).save(
                     tmp / role / f"{k}_{photo}.png")

@@ -78,7 +78,7 @@ IRM_RHOS = {"irm-2": (0.9, 1.0), "irm-5": (0.9, 0.925, 0.95, 0.975, 1.0)}
 #: each random stream of a run is the run's seed plus its offset (IRM environment i:
 #: ``irm_env + i``), so that the streams differ and the recorded runs stay reproducible
 SEED_OFFSETS = {"irm_env": 1, "gan_samples": 100, "counterfactuals": 200,
-                "abduction_pick": 300}
+                "abduction_pick": 300, "palette": 400}
 
 
 @dataclass
@@ -154,8 +154,15 @@ class CounterfactualSection(Section):
     #: masks of abducted counterfactuals: "cgn" (the shape mechanism at the abducted
     #: noise) or "colour" (each pixel's colour posterior under the class's densities)
     masks: str = "cgn"
+    #: a label-free colour shift of every counterfactual the classifier trains on
+    #: (:mod:`generators.cgn.palette`: "none", "invert", "hue", "hue+invert"); the
+    #: saved counterfactuals.npz stays the CGN's own
+    palette: str = "none"
 
     def validate(self) -> None:
+        from generators.cgn.palette import check_palette
+
+        check_palette(self.palette)
         if self.noise not in COUNTERFACTUALS:
             raise CausalKitError(f"unknown counterfactual noise {self.noise!r} "
                                  f"(--counterfactuals); choose one of {list(COUNTERFACTUALS)}")
@@ -245,7 +252,7 @@ FLAGS = {
     "cgn_ngf": "generator.train.ngf", "lambda_texture": "generator.train.lambda_texture",
     "counterfactuals": "counterfactuals.noise", "n_generated": "counterfactuals.n_generated",
     "per_noise": "counterfactuals.per_noise", "backgrounds": "counterfactuals.backgrounds",
-    "masks": "counterfactuals.masks",
+    "masks": "counterfactuals.masks", "palette": "counterfactuals.palette",
     "methods": "classifier.methods", "model": "classifier.model",
     "epochs": "classifier.epochs", "steps": "classifier.steps", "lr": "classifier.lr",
     "batch_size": "classifier.batch_size", "optimizer": "classifier.optimizer",
@@ -505,7 +512,10 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
     if gan is not None:
         sources["gan"] = TrainData.generated(gan.images, gan.shape, gan.texture, gan.background)
     if cf is not None:
-        sources["cf"] = TrainData.generated(cf.images, cf.shape, cf.texture, cf.background)
+        from generators.cgn.palette import widen_palette
+
+        cf_images = widen_palette(cf.images, cfs.palette, seed=seed + SEED_OFFSETS["palette"])
+        sources["cf"] = TrainData.generated(cf_images, cf.shape, cf.texture, cf.background)
     for method in envs:
         sources[method] = TrainData.concat(*[TrainData.real_images(e.images, e.labels, env=i)
                                              for i, e in enumerate(envs[method])])

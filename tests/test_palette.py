@@ -1,0 +1,69 @@
+"""Label-free colour shifts of counterfactuals (generators.cgn.palette) and the
+procedural validation texture set (causalkit.datasets.texture_sets)."""
+
+import numpy as np
+import pytest
+
+from causalkit.datasets.texture_sets import (
+    check_texture_spec,
+    procedural_texture,
+    texture_set_folder,
+)
+from causalkit.errors import CausalKitError, DataError
+from generators.cgn.palette import widen_palette
+
+
+def _images(n=400, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 3, 8, 8), dtype=np.uint8)
+
+
+def test_invert_flips_about_half_and_nothing_else():
+    x = _images()
+    y = widen_palette(x, "invert", seed=3)
+    same = (y == x).all(axis=(1, 2, 3))
+    flipped = (y == 255 - x).all(axis=(1, 2, 3))
+    assert (same | flipped).all()
+    assert 0.4 < flipped.mean() < 0.6
+
+
+def test_hue_keeps_value_and_moves_hue():
+    from skimage.color import rgb2hsv
+
+    x = _images()
+    y = widen_palette(x, "hue", seed=1)
+    hx = rgb2hsv(x.transpose(0, 2, 3, 1) / 255.0)
+    hy = rgb2hsv(y.transpose(0, 2, 3, 1) / 255.0)
+    assert np.abs(hx[..., 2] - hy[..., 2]).max() <= 1.5 / 255
+    # one rotation per image: the hue shift of its saturated pixels agrees
+    sat = (hx[..., 1] > 0.5) & (hx[..., 2] > 0.3)
+    shift = (hy[..., 0] - hx[..., 0]) % 1.0
+    spread = [np.ptp(np.angle(np.exp(2j * np.pi * shift[i][sat[i]]))) for i in range(20)]
+    assert max(spread) < 0.2
+    assert np.std([np.median(shift[i][sat[i]]) for i in range(50)]) > 0.2
+
+
+def test_seeded_and_checked():
+    x = _images(50)
+    assert np.array_equal(widen_palette(x, "hue+invert", seed=5),
+                          widen_palette(x, "hue+invert", seed=5))
+    assert not np.array_equal(widen_palette(x, "hue+invert", seed=5),
+                              widen_palette(x, "hue+invert", seed=6))
+    assert widen_palette(x, "none", seed=0) is x
+    with pytest.raises(CausalKitError, match="unknown palette"):
+        widen_palette(x, "rainbow", seed=0)
+    with pytest.raises(CausalKitError, match="uint8 RGB"):
+        widen_palette(x.astype(np.float32), "invert", seed=0)
+
+
+def test_procedural_set(tmp_path):
+    a = procedural_texture("object", 3)
+    assert a.shape == (150, 150, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, procedural_texture("object", 3))
+    assert not np.array_equal(a, procedural_texture("background", 3))
+    assert a.std() > 10  # a texture, not a flat colour
+    assert check_texture_spec("procedural:background") == ("procedural", ("background",))
+    folder = texture_set_folder("procedural", root=tmp_path)
+    for role in ("object", "background"):
+        assert len(list((folder / role).glob("*.png"))) == 10
+    with pytest.raises(DataError, match="unknown texture set"):
+        check_texture_spec("noise")
