@@ -33,8 +33,6 @@ from causalkit.errors import CausalKitError
 
 METHODS_HELP = ("erm | genint | genint-transfer | gan-aug | mixup | irm | cgn | gen-only-int | "
                 "gen-only-obs (robust_training.methods)")
-#: ``--data`` sources read from disk, by prefix
-FOLDER_SPECS = ("imagefolder", "webdataset")
 
 
 def register(app: typer.Typer) -> None:
@@ -142,13 +140,14 @@ def train(
     import torch
 
     from robust_training.engine import FitConfig, dist_info, evaluate, fit
+    from robust_training.folder_training import spec_prefix, train_on_folders
     from robust_training.methods import get_method, method_streams
     from robust_training.sources import method_data
     from robust_training.streams import MultiStream
 
     check_out(out)
     check_device(device)
-    prefix = _spec_prefix(data)
+    prefix = spec_prefix(data)
     spec = get_method(method)
     hparams = spec.hparams_from({"lambda1": lambda1, "lambda2": lambda2})
     on_disk = prefix is not None
@@ -161,16 +160,26 @@ def train(
                     milestone_unit=milestone_unit, gamma=gamma, warmup_steps=warmup_steps,
                     pretrained=str(pretrained) if pretrained is not None else None,
                     pretrained_fc=pretrained_fc)  # bad settings fail before the data
+    if on_disk:
+        result = train_on_folders(
+            data, cfg, spec.streams, out, pooled=spec.pooled_batch, val=val,
+            val_each_epoch=val_each_epoch, size=size, num_workers=num_workers,
+            epochs=epochs, int_data=int_data, transfer_data=transfer_data, cf_data=cf_data,
+            batch_size=batch_size, gen_batch_size=gen_batch_size,
+            transfer_batch_size=transfer_batch_size, device=device, progress=not json_out)
+        if result is None:  # a DDP rank other than 0
+            return
+        result = {"method": method, **result}
+        write_report(out, "train_report.json", result)
+        if json_out:
+            emit_json(result)
+        else:
+            top1 = f"{result['val_top1']:.4f}" if "val_top1" in result else "-"
+            typer.echo(format_table(["method", "steps", "classes", "val top-1"],
+                                    [[method, result["steps"], result["n_classes"], top1]]))
+        return
     if epochs is not None and not epochs > 0:
         raise CausalKitError(f"--epochs must be positive, got {epochs}")
-    if on_disk:
-        return _train_on_disk(
-            prefix, data, cfg, spec, method=method, out=out, val=val,
-            val_each_epoch=val_each_epoch, size=size,
-            num_workers=num_workers, epochs=epochs, int_data=int_data,
-            transfer_data=transfer_data, cf_data=cf_data, batch_size=batch_size,
-            gen_batch_size=gen_batch_size, transfer_batch_size=transfer_batch_size,
-            device=device, json_out=json_out)
     if val is not None or val_each_epoch:
         raise CausalKitError("--val scores disk data (--data imagefolder:DIR); an MNIST "
                              "variant reports its own test and OOD splits")
@@ -208,19 +217,6 @@ def train(
                                   f"{result['ood_accuracy']:.4f}"]]))
 
 
-def _spec_prefix(data: str) -> str | None:
-    # "imagefolder" / "webdataset" for disk data, None for an MNIST variant
-    if ":" not in data:
-        return None
-    prefix = data.split(":", 1)[0]
-    if prefix not in FOLDER_SPECS:
-        raise CausalKitError(f"unknown --data source {prefix + ':'!r}; use an MNIST variant "
-                             "name, imagefolder:DIR or webdataset:PATTERN")
-    if not data.split(":", 1)[1]:
-        raise CausalKitError(f"--data {data} names no path; use {prefix}:PATH")
-    return prefix
-
-
 def _numbers(text: str | None, option: str) -> list[float]:
     if text is None or not text.strip():
         return []
@@ -229,140 +225,3 @@ def _numbers(text: str | None, option: str) -> list[float]:
     except ValueError:
         raise CausalKitError(f"{option} {text!r} is not comma-separated numbers (e.g. "
                              "30,60)") from None
-
-
-def _class_names(root: Path) -> tuple[str, ...]:
-    # the class folders of an ImageFolder (the rule of list_image_folder), checked
-    from causalkit.datasets.image_folder import list_image_folder
-
-    if not root.is_dir():
-        list_image_folder(root)  # raises its one-line error (missing, a file)
-    names = tuple(sorted(p.name for p in root.iterdir()
-                         if p.is_dir() and not p.name.startswith(".")))
-    if not names:
-        list_image_folder(root)  # raises: no class subfolders
-    if len(names) == 1:
-        raise CausalKitError(f"image folder {root} holds one class ({names[0]}); a "
-                             "classifier needs two or more class folders")
-    return names
-
-
-def _folder_streams(spec, *, int_data, transfer_data, cf_data, gen_batch_size: int,
-                    transfer_batch_size: int) -> list:
-    # the generated streams of a method, from folders on disk
-    from robust_training.imagenet_data import FolderStream
-
-    folders = {"int": ("--int-data", int_data), "obs": ("--int-data", int_data),
-               "transfer": ("--transfer-data", transfer_data), "cf": ("--cf-data", cf_data)}
-    out = []
-    for kind in spec.streams:
-        if kind == "real":
-            continue
-        if kind not in folders or spec.pooled_batch:
-            raise CausalKitError(f"method streams {list(spec.streams)} are not available "
-                                 "on disk data; use erm, mixup, genint, gan-aug, "
-                                 "genint-transfer, irm or cgn")
-        option, root = folders[kind]
-        if root is None:
-            raise CausalKitError(f"the {kind} stream on disk data needs {option} DIR")
-        bs = transfer_batch_size if kind == "transfer" else gen_batch_size
-        out.append(FolderStream.counterfactual(root, bs) if kind == "cf"
-                   else FolderStream.generated(root, bs, kind=kind))
-    if "real" not in spec.streams:
-        raise CausalKitError(f"method streams {list(spec.streams)} lack the real stream "
-                             "that --data gives")
-    return out
-
-
-def _val_reader(val: str, classes, *, batch_size: int, size: int, num_workers: int):
-    # a function giving a fresh pass over --val (checked now, read when called)
-    from robust_training.imagenet_data import val_batches
-
-    if ":" not in val or val.split(":", 1)[0] not in FOLDER_SPECS:
-        raise CausalKitError(f"--val {val!r} is not imagefolder:DIR or webdataset:PATTERN")
-    resize = round(size * 256 / 224)  # ImageNet's 256 -> 224 centre crop, at any size
-
-    def read():
-        return val_batches(val, batch_size, resize=resize, crop=size, classes=classes,
-                           num_workers=num_workers)
-
-    read()  # a bad spec or folder fails here, before training
-    return read
-
-
-def _top1(model, read) -> dict[str, float]:
-    import torch
-
-    dev = next(model.parameters()).device
-    model.eval()
-    correct = total = 0
-    with torch.no_grad():
-        for x, y in read():
-            logits = model.logits((x * 2 - 1).to(dev), getattr(model, "predict_head", None))
-            correct += int((logits.argmax(1).cpu() == y).sum())
-            total += len(y)
-    return {"val_top1": correct / max(total, 1), "val_n": total}
-
-
-def _train_on_disk(prefix: str, data: str, cfg, spec, *, method: str, out: Path,
-                   val: str | None, val_each_epoch: bool, size: int, num_workers: int,
-                   epochs: float | None,
-                   int_data, transfer_data, cf_data, batch_size: int, gen_batch_size: int,
-                   transfer_batch_size: int, device: str | None, json_out: bool) -> None:
-    """``causalkit train --data imagefolder:DIR | webdataset:PATTERN``: disk streams,
-    the engine, the optional top-1 on ``--val``."""
-    import dataclasses
-
-    from robust_training.engine import dist_info, fit
-    from robust_training.imagenet_data import EvenBatches, real_source
-    from robust_training.resnet import RESNETS
-    from robust_training.streams import STREAM_IDS
-
-    for name, value, low in (("--size", size, 8), ("--num-workers", num_workers, 0)):
-        if value < low:
-            raise CausalKitError(f"{name} must be >= {low}, got {value}")
-    classes = _class_names(Path(data.split(":", 1)[1])) if prefix == "imagefolder" else None
-    real = real_source(data, batch_size=batch_size, steps=cfg.steps, size=size, seed=cfg.seed,
-                       num_workers=num_workers, classes=classes)
-    labels = real.streams[0].labels[:, 0]
-    n_classes = len(classes) if classes is not None else int(labels.max()) + 1
-    if n_classes < 2:
-        raise CausalKitError(f"{data} holds one class; a classifier needs two or more")
-    extra = _folder_streams(spec, int_data=int_data, transfer_data=transfer_data,
-                            cf_data=cf_data, gen_batch_size=gen_batch_size,
-                            transfer_batch_size=transfer_batch_size)
-    read_val = None
-    if val_each_epoch and val is None:
-        raise CausalKitError("--val-each-epoch needs --val imagefolder:DIR")
-    if val is not None:
-        read_val = _val_reader(val, classes, batch_size=batch_size, size=size,
-                               num_workers=num_workers)
-    stem = "imagenet" if cfg.model in RESNETS else "small"
-    cfg = dataclasses.replace(cfg, n_classes=n_classes, stem=stem)
-    streams = [*real.streams, *extra]
-    if epochs is not None:
-        cfg = dataclasses.replace(cfg, steps=max(1, round(epochs * real.steps_per_epoch())))
-    if extra or epochs is not None:  # the real source with the generated streams beside it
-        batches = EvenBatches(streams, steps=cfg.steps, size=size, seed=cfg.seed,
-                              num_workers=num_workers)
-    else:
-        batches = real
-    on_epoch = (lambda epoch, model: _top1(model, read_val)) if val_each_epoch else None
-    net, info = fit(batches, cfg, out, device=device, progress=not json_out,
-                    on_epoch=on_epoch)
-    if dist_info()[0] != 0:
-        return
-    result = {"method": method, "objective": cfg.objective, "steps": info["steps"],
-              "data": data, "n_classes": n_classes, "size": size, "model": cfg.model,
-              "streams": {s.kind: {"n": len(s), "batch_size": s.batch_size,
-                                   "id": STREAM_IDS[s.kind]} for s in streams},
-              "model_dir": str(out)}
-    if read_val is not None:
-        result.update(_top1(net, read_val), val=val)
-    write_report(out, "train_report.json", result)
-    if json_out:
-        emit_json(result)
-    else:
-        top1 = f"{result['val_top1']:.4f}" if "val_top1" in result else "-"
-        typer.echo(format_table(["method", "steps", "classes", "val top-1"],
-                                [[method, info["steps"], n_classes, top1]]))

@@ -55,6 +55,7 @@ from causalkit.io import atomic_write_text
 from causalkit.precision import check_precision
 from robust_training.experiments import genint_pipeline as pipe
 from robust_training.experiments.config import ExperimentConfig, Section
+from robust_training.folder_training import val_accuracy
 
 __all__ = ["GenIntImageNetConfig", "DataSection", "GeneratorSection",
            "InterventionSection", "GenerateSection", "TransferSection", "TrainSection",
@@ -693,9 +694,9 @@ def _score(run: _Run, model: Any, names: list[str], *, progress: bool) -> dict[s
                                             batch_size=e.batch_size, device=run.device,
                                             workers=e.workers, progress=progress))
     if e.val and run.val is not None:
-        out["imagenet-val"] = pipe.val_accuracy(model, run.val, batch_size=e.batch_size,
-                                                device=run.device, size=c.data.size,
-                                                classes=names)
+        out["imagenet-val"] = val_accuracy(model, run.val, batch_size=e.batch_size,
+                                           device=run.device, size=c.data.size,
+                                           classes=names)
     return out
 
 

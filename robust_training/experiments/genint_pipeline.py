@@ -62,15 +62,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from causalkit.errors import CausalKitError, DataError
+from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write_text
 
 __all__ = ["STAGES", "Memory", "Folder", "OnTheFly", "method_parts", "batch_source",
            "Batches", "folder_stream",
            "claim_stage", "check_stage", "load_generator", "settle_directions",
            "generate_folder", "transfer_folder", "fit_config", "train_run",
-           "ImageNetLogits", "class_indices", "evaluate_benchmarks", "val_accuracy",
-           "standin_folders"]
+           "ImageNetLogits", "class_indices", "evaluate_benchmarks", "standin_folders"]
 
 STAGES = ("directions", "generate", "transfer", "train", "evaluate")
 #: the settings file of a stage folder
@@ -401,35 +400,6 @@ def evaluate_benchmarks(model: nn.Module, roots: Mapping[str, str], *,
 
 
 @torch.no_grad()
-def val_accuracy(model: nn.Module, spec: str, *, batch_size: int = 64, device: Any = None,
-                 size: int | None = None, classes: Sequence[str] | None = None
-                 ) -> dict[str, float]:
-    """Top-1 / top-5 accuracy of ``model`` (``[-1, 1]`` images, ``{"label": logits}``) on a
-    validation folder, with ImageNet's val view (resize 256, centre crop 224; both scaled
-    to ``size`` for a classifier trained at another resolution)."""
-    from robust_training import imagenet_data
-
-    crop = size or 224
-    resize = round(crop * 256 / 224)
-    dev = next(model.parameters()).device if device is None else torch.device(device)
-    model = model.to(dev).eval()
-    batches = imagenet_data.val_batches(spec, batch_size, resize=resize, crop=crop,
-                                        classes=list(classes) if classes else None)
-    top1 = top5 = n = 0
-    for x, y in batches:
-        y = torch.as_tensor(y)
-        y = (y[:, 0] if y.dim() == 2 else y).to(dev)
-        logits = model(x.to(dev) * 2.0 - 1.0)["label"].float()
-        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        top1 += int((top[:, 0] == y).sum())
-        top5 += int((top == y[:, None]).any(1).sum())
-        n += len(y)
-    if n == 0:
-        raise DataError(f"validation data {spec} holds no images; pass an ImageNet val "
-                        "ImageFolder")
-    return {"top1": top1 / n, "top5": top5 / n, "n": n}
-
-
 # -- the CPU stand-in ----------------------------------------------------------------------
 def standin_folders(out: str | Path, *, variant: str = "colored-mnist", rho: float = 0.9,
                     n_train: int = 600, n_val: int = 200, n_ood: int = 200,
