@@ -66,6 +66,7 @@ from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write, atomic_write_bytes, atomic_write_text, check_out_dir
 from causalkit.precision import autocast, check_precision
 from causalkit.resume import check_run_folder
+from causalkit.workers import worker_share
 from generators.base import ConditionalGenerator, as_label_list
 from generators.directions import Directions, generator_digest
 from generators.images import to_uint8
@@ -73,7 +74,7 @@ from generators.keyed import keyed_seed
 from generators.strategies import InterventionSampler, LatentBatch, sample_seed_edits
 from generators.writer import _png_bytes, _shard_done
 
-__all__ = ["pregenerate", "assemble", "worker_share", "LABEL_COLUMNS",
+__all__ = ["pregenerate", "assemble", "LABEL_COLUMNS",
            "GENINT_EDITS_PER_SEED"]
 
 #: Images per noise seed in the official data: five components per seed.
@@ -82,43 +83,6 @@ GENINT_EDITS_PER_SEED = 5
 LABEL_COLUMNS = ("file", "label", "seed_index", "edit", "noise_seed", "components",
                  "offsets")
 _FORMAT = "causalkit-genint-pregenerated/1"
-
-
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise CausalKitError(f"environment variable {name}={value!r} is not an integer; "
-                             "unset it or pass worker= / workers= explicitly") from None
-
-
-def worker_share(worker: int | None = None, workers: int | None = None) -> tuple[int, int]:
-    """``(worker, workers)``: given, else from torchrun or a SLURM array, else ``(0, 1)``.
-
-    ``RANK`` / ``WORLD_SIZE`` come first; otherwise ``SLURM_ARRAY_TASK_ID`` (counted
-    from ``SLURM_ARRAY_TASK_MIN``) / ``SLURM_ARRAY_TASK_COUNT``.
-    """
-    if worker is None or workers is None:
-        if _env_int("WORLD_SIZE") is not None:
-            env_w, env_n = _env_int("RANK") or 0, _env_int("WORLD_SIZE")
-        elif _env_int("SLURM_ARRAY_TASK_COUNT") is not None:
-            first = _env_int("SLURM_ARRAY_TASK_MIN") or 0
-            env_w = (_env_int("SLURM_ARRAY_TASK_ID") or first) - first
-            env_n = _env_int("SLURM_ARRAY_TASK_COUNT")
-        else:
-            env_w, env_n = 0, 1
-        worker = env_w if worker is None else worker
-        workers = env_n if workers is None else workers
-    for name, value in (("worker", worker), ("workers", workers)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise CausalKitError(f"{name} must be an integer, got {value!r}")
-    if workers < 1 or not 0 <= worker < workers:
-        raise CausalKitError(f"worker {worker} of {workers} is impossible; pass 0 <= worker "
-                             "< workers (or set RANK / WORLD_SIZE, or run as a SLURM array)")
-    return int(worker), int(workers)
 
 
 def _positive(name: str, value: Any) -> int:

@@ -80,8 +80,9 @@ import torch
 from causalkit.errors import CausalKitError, DataError
 from causalkit.io import atomic_write_bytes, atomic_write_text, check_out_dir
 from causalkit.resume import check_run_folder
+from causalkit.workers import worker_share
 
-__all__ = ["write_transfer", "assemble_transfer", "worker_slot", "real_listing",
+__all__ = ["write_transfer", "assemble_transfer", "real_listing",
            "interventional_listing", "Listing", "LABEL_COLUMNS"]
 
 #: the columns of ``labels.csv``
@@ -148,43 +149,6 @@ def interventional_listing(int_root: str | os.PathLike) -> Listing:
                             "stage on that folder to finish it")
     labels = np.array([y for _, y in rows], dtype=np.int64)
     return Listing([str(root / f) for f in names], names, labels, int(labels.max()) + 1)
-
-
-def worker_slot(worker: int | None = None, workers: int | None = None) -> tuple[int, int]:
-    """``(worker, workers)``: the given values, else ``RANK`` / ``WORLD_SIZE``, else a
-    SLURM array job's ``SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN`` /
-    ``SLURM_ARRAY_TASK_COUNT``, else ``(0, 1)``."""
-    env = os.environ
-
-    def read(name: str) -> int:
-        try:
-            return int(env[name])
-        except ValueError:
-            raise CausalKitError(f"environment variable {name}={env[name]!r} is not an "
-                                 "integer; fix it or pass worker/workers") from None
-
-    if workers is None:
-        if "WORLD_SIZE" in env:
-            workers = read("WORLD_SIZE")
-        elif "SLURM_ARRAY_TASK_COUNT" in env:
-            workers = read("SLURM_ARRAY_TASK_COUNT")
-        else:
-            workers = 1
-    if worker is None:
-        if "RANK" in env:
-            worker = read("RANK")
-        elif "SLURM_ARRAY_TASK_ID" in env:
-            worker = read("SLURM_ARRAY_TASK_ID") - (read("SLURM_ARRAY_TASK_MIN")
-                                                    if "SLURM_ARRAY_TASK_MIN" in env else 0)
-        else:
-            worker = 0
-    for name, value in (("worker", worker), ("workers", workers)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise CausalKitError(f"{name} must be an integer, got {value!r}")
-    if workers < 1 or not 0 <= worker < workers:
-        raise CausalKitError(f"worker {worker} of {workers} is impossible; pass 0 <= worker "
-                             "< workers (or set RANK / WORLD_SIZE, or run as an array job)")
-    return worker, workers
 
 
 def _positive(name: str, value: Any) -> int:
@@ -320,7 +284,8 @@ def write_transfer(real_spec: str, int_root: str | os.PathLike, out: str | os.Pa
         Where the transfer runs (default: ``cuda:$LOCAL_RANK`` under torchrun, else CUDA
         when available, else the CPU).
     worker, workers
-        This process's share (see :func:`worker_slot`); the bytes do not depend on it.
+        This process's share (see :func:`causalkit.workers.worker_share`); the bytes
+        do not depend on it.
     size
         Images are resized (short side) and centre-cropped to ``size`` (official: 256).
     steps
@@ -368,7 +333,7 @@ def write_transfer(real_spec: str, int_root: str | os.PathLike, out: str | os.Pa
     weights = {"content_weight": CONTENT_WEIGHT if content_weight is None
                else float(content_weight),
                "style_weight": STYLE_WEIGHT if style_weight is None else float(style_weight)}
-    worker, workers = worker_slot(worker, workers)
+    worker, workers = worker_share(worker, workers)
     real = real_listing(real_spec, classes=classes)
     styles = interventional_listing(int_root)
     net = transfer_features(features)

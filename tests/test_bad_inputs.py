@@ -365,6 +365,31 @@ CASES = [
       "--config {garbage} --out {out}", "is not text"),
     C("imagenet-real-root-missing", "reproduce cgn-imagenet --stage train-classifier "
       "--preset tiny --out {out}", "needs real images"),
+    # ---- reproduce genint-imagenet (GenInt on ImageNet, one stage at a time)
+    C("genint-in-stage-unknown", "reproduce genint-imagenet --stage fly --config tiny "
+      "--out {out}", "unknown --stage 'fly'"),
+    C("genint-in-config-unknown", "reproduce genint-imagenet --stage train --config nope "
+      "--out {out}", "is neither a preset"),
+    C("genint-in-config-binary", "reproduce genint-imagenet --stage train --config {garbage} "
+      "--out {out}", "is not text"),
+    C("genint-in-no-train-data", "reproduce genint-imagenet --stage train --config paper "
+      "--out {out}", "needs real images: set data.train"),
+    C("genint-in-source", "reproduce genint-imagenet --stage generate --config tiny "
+      "--source somewhere --out {out}", "interventions.source must be one of"),
+    C("genint-in-method", "reproduce genint-imagenet --stage train --config tiny "
+      "--method bogus --out {out}", "must name methods of"),
+    C("genint-in-root-pair", "reproduce genint-imagenet --stage evaluate --config tiny "
+      "--root objectnet --out {out}", "is not NAME=DIR"),
+    C("genint-in-worker", "reproduce genint-imagenet --stage generate --config tiny "
+      "--shard-worker 3 --shard-workers 2 --out {out}", "worker 3 of 2 is impossible"),
+    C("genint-in-data-spec", "reproduce genint-imagenet --stage train --config tiny "
+      "--train-data folder:/x --out {out}", "cannot read the data spec"),
+    C("genint-in-strategy", "reproduce genint-imagenet --stage generate --config tiny "
+      "--strategy k=zz --out {out}", "is not a number"),
+    C("genint-in-out-is-file", "reproduce genint-imagenet --stage directions --config tiny "
+      "--out {afile}", "is an existing file"),
+    C("genint-in-cuda", "reproduce genint-imagenet --stage train --config tiny --out {out} "
+      "--device cuda", "CUDA is not"),
     # ---- graphs (engineer A's command; rows that pass already)
     C("graph-binary-dagitty", "graph check {garbage_dagitty}", "not text"),
     C("graph-binary-json", "graph check {garbage_json}", "not text"),
@@ -613,8 +638,8 @@ def test_matrix_is_large_and_unique():
     commands = {c.argv[0] for c in CASES}
     assert {"generate", "bound", "data", "probe-correlation", "train", "evaluate",
             "reproduce", "graph"} <= commands
-    assert {c.argv[1] for c in CASES if c.argv[0] == "reproduce"} == {"cgn-mnist",
-                                                                       "cgn-imagenet"}
+    assert {c.argv[1] for c in CASES if c.argv[0] == "reproduce"} == {
+        "cgn-mnist", "cgn-imagenet", "genint-imagenet"}
     assert len(CASES) >= 60
 
 

@@ -24,7 +24,7 @@ from causalkit.errors import CausalKitError
 from generators.biggan import load_biggan_dir, save_biggan, tiny_biggan
 from generators.directions import generator_digest
 from generators.keyed import row_keys
-from generators.pregenerate import assemble, pregenerate, worker_share
+from generators.pregenerate import assemble, pregenerate
 from generators.sampling import make_sampler
 from generators.strategies import (
     GENINT_RANGES,
@@ -289,23 +289,6 @@ def test_two_workers_write_the_bytes_of_one(tiny, reference, tmp_path):
     assert folder_bytes(out) == reference[2]
     before = (out / "manifest.json").read_bytes()
     assert assemble(out)["images"] == 30 and (out / "manifest.json").read_bytes() == before
-
-
-def test_workers_default_from_torchrun_or_a_slurm_array(monkeypatch):
-    for var in ("RANK", "WORLD_SIZE", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
-                "SLURM_ARRAY_TASK_MIN"):
-        monkeypatch.delenv(var, raising=False)
-    assert worker_share() == (0, 1)
-    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "7")
-    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "5")
-    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "4")
-    assert worker_share() == (2, 4)
-    monkeypatch.setenv("RANK", "3")
-    monkeypatch.setenv("WORLD_SIZE", "8")
-    assert worker_share() == (3, 8) and worker_share(1, 2) == (1, 2)
-    monkeypatch.setenv("RANK", "8")
-    with pytest.raises(CausalKitError, match="worker 8 of 8 is impossible"):
-        worker_share()
 
 
 def test_bad_settings_are_refused_before_anything_is_written(tiny, reference, tmp_path):

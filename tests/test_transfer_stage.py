@@ -26,7 +26,6 @@ from robust_training.transfer import (
 from robust_training.transfer_stage import (
     LABEL_COLUMNS,
     assemble_transfer,
-    worker_slot,
     write_transfer,
 )
 
@@ -309,20 +308,3 @@ def test_bad_inputs_fail_before_anything_is_written(data, tmp_path):
                                                                "workers": 2})
     with pytest.raises(CausalKitError, match="not done"):
         assemble_transfer(tmp_path / "part")
-
-
-def test_worker_slot_reads_torchrun_and_slurm(monkeypatch):
-    for name in ("RANK", "WORLD_SIZE", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
-                 "SLURM_ARRAY_TASK_MIN"):
-        monkeypatch.delenv(name, raising=False)
-    assert worker_slot() == (0, 1)
-    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "5")
-    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "4")
-    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "3")
-    assert worker_slot() == (1, 3)
-    monkeypatch.setenv("RANK", "2")
-    monkeypatch.setenv("WORLD_SIZE", "4")
-    assert worker_slot() == (2, 4) and worker_slot(0, 1) == (0, 1)
-    monkeypatch.setenv("RANK", "x")
-    with pytest.raises(CausalKitError, match="RANK"):
-        worker_slot()

@@ -767,8 +767,10 @@ def run_stage(config: GenIntImageNetConfig, stage: str, out: str | os.PathLike, 
     takes torchrun's ranks.
     """
     from causalkit.io import check_out_dir
+    from causalkit.workers import worker_share
 
     config.check_stage(stage)
+    worker_share(worker, workers)  # an impossible share is refused before any write
     out = check_out_dir(out)
     if stage == "all":
         records = [run_stage(config, s, out, device=device, progress=progress,

@@ -74,6 +74,7 @@ import torch
 from causalkit.errors import CausalKitError
 from causalkit.io import atomic_write, atomic_write_bytes, atomic_write_text, check_out_dir
 from causalkit.resume import check_run_folder
+from causalkit.workers import worker_share
 from generators.base import check_truncation, truncated_normal
 from generators.images import to_uint8
 from generators.writer import _png_bytes, _shard_done, shard_seed
@@ -287,15 +288,6 @@ def _tar_bytes(members: list[tuple[str, bytes]]) -> bytes:
     return buf.getvalue()
 
 
-def _rank_world(rank: int | None, world: int | None) -> tuple[int, int]:
-    rank = int(os.environ.get("RANK", "0")) if rank is None else rank
-    world = int(os.environ.get("WORLD_SIZE", "1")) if world is None else world
-    if world < 1 or not 0 <= rank < world:
-        raise CausalKitError(f"shard rank {rank} of world {world} is impossible; pass "
-                             "0 <= rank < world (or set RANK / WORLD_SIZE)")
-    return rank, world
-
-
 def _check_manifest(out: Path, manifest: dict[str, Any]) -> None:
     check_run_folder(out, manifest, file="generation.json",
                      what="a counterfactual ImageNet run", write=True)
@@ -348,7 +340,7 @@ def write_counterfactual_imagenet(cgn: Any, out: str | os.PathLike,
     settings.validate(num_classes)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise CausalKitError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    rank, world = _rank_world(rank, world)
+    rank, world = worker_share(rank, world)
     out = check_out_dir(out)
     if device is None:
         params = list(cgn.parameters()) if hasattr(cgn, "parameters") else []
