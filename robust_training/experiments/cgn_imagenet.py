@@ -162,9 +162,15 @@ class ClassifierSection(Section):
     steps: int | None = None  # overrides epochs
     batch_size: int = 256  # rows of EACH source per step (real and counterfactual)
     lr: float = 0.1
-    optimizer: str = "adam"
+    optimizer: str = "sgd"
+    momentum: float = 0.9  # of SGD
     weight_decay: float = 1e-4
-    schedule: str = "step"
+    schedule: str = "multistep"
+    #: learning-rate drops by ``gamma`` at these points, in ``milestone_unit`` s
+    #: ("epoch" or "fraction" of the run)
+    milestones: tuple[float, ...] = (15.0, 30.0)
+    milestone_unit: str = "epoch"
+    gamma: float = 0.1
     size: int = 224  # training crop
     workers: int = 6  # DataLoader processes decoding images
     amp: bool = True
@@ -180,6 +186,12 @@ class ClassifierSection(Section):
                                  f"{sorted(RESNETS)}")
         check_optimizer(self.optimizer)
         check_schedule(self.schedule)
+        if self.milestone_unit not in ("epoch", "fraction"):
+            raise CausalKitError(f"classifier.milestone_unit must be 'epoch' or 'fraction', "
+                                 f"got {self.milestone_unit!r}")
+        if not self.gamma > 0 or not self.momentum >= 0:
+            raise CausalKitError(f"classifier.gamma must be > 0 and classifier.momentum "
+                                 f">= 0, got {self.gamma} and {self.momentum}")
         for name in ("width", "epochs", "steps", "batch_size", "lr", "size",
                      "log_every", "checkpoint_every"):
             _positive(f"classifier.{name}", getattr(self, name))
@@ -365,7 +377,9 @@ def _fit_config(config: CGNImageNetConfig, steps: int) -> Any:
 
     c = config.classifier
     return FitConfig(objective="cgn-heads", steps=steps, lr=c.lr, weight_decay=c.weight_decay,
-                     schedule=c.schedule, optimizer=c.optimizer, seed=config.seed,
+                     schedule=c.schedule, optimizer=c.optimizer, momentum=c.momentum,
+                     milestones=list(c.milestones), milestone_unit=c.milestone_unit,
+                     gamma=c.gamma, seed=config.seed,
                      model=c.arch, width=c.width, hparams={"aux_weight": 1.0}, amp=c.amp,
                      precision=config.precision, log_every=min(c.log_every, steps),
                      checkpoint_every=min(c.checkpoint_every, steps))
