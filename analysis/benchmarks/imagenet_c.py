@@ -74,7 +74,6 @@ def evaluate(model: nn.Module, root: str | os.PathLike, *, source: str = "releas
     ``clean_error``, else ``clean_root``, else (on the fly) the uncorrupted images.
     """
     from analysis.benchmarks import corruptions as corr
-    from analysis.benchmarks import mce
 
     known = tuple(corr.BENCHMARK) + tuple(corr.EXTRA)
     bad_sev = [s for s in severities if s not in SEVERITIES]
@@ -134,6 +133,20 @@ def evaluate(model: nn.Module, root: str | os.PathLike, *, source: str = "releas
         clean, k, s, t = _top1_error(model, data, "imagenet-c clean", **kw)
         n, skipped, seconds = n + k, skipped + s, seconds + t
 
+    metrics, details = assemble_metrics(errors, clean, severities=severities, source=source)
+    return BenchmarkResult("imagenet-c", metrics, n, skipped, details, seconds, str(root))
+
+
+def assemble_metrics(errors: dict[str, dict[str, list[float]]], clean: dict[str, float], *,
+                     severities: Sequence[int], source: str
+                     ) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The report of a run from its errors: per head, the mean error of each corruption
+    over ``severities`` (``errors[head][corruption]`` lists them), the clean error where
+    measured, and mCE and relative mCE when every benchmark corruption was scored at
+    every severity (AlexNet's published errors normalise them, :mod:`.mce`)."""
+    from analysis.benchmarks import corruptions as corr
+    from analysis.benchmarks import mce
+
     metrics: dict[str, dict[str, float]] = {}
     details: dict[str, Any] = {"severities": list(severities), "source": source}
     full = list(severities) == list(SEVERITIES)
@@ -149,7 +162,7 @@ def evaluate(model: nn.Module, root: str | os.PathLike, *, source: str = "releas
                 values["relative_mce"] = result.relative_mce
                 details.setdefault("ce", {})[head] = _as_dict(result)
         metrics[head] = values
-    return BenchmarkResult("imagenet-c", metrics, n, skipped, details, seconds, str(root))
+    return metrics, details
 
 
 def _as_dict(result: Any) -> dict[str, Any]:

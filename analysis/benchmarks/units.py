@@ -100,8 +100,7 @@ def _imagenet_c(model: nn.Module, root: Path, *, source: str = "released",
                 seed: int = 0, shard_images: int = SHARD_IMAGES,
                 **options: Any) -> Plan:
     from analysis.benchmarks import corruptions as corr
-    from analysis.benchmarks import mce
-    from analysis.benchmarks.imagenet_c import SEVERITIES, wnid_labels
+    from analysis.benchmarks.imagenet_c import SEVERITIES, assemble_metrics, wnid_labels
     from analysis.benchmarks.inference import predict_dataset
     from analysis.benchmarks.views import CorruptedView, ImageView, IndexedDataset
     from causalkit.datasets.image_folder import ImageFolderDataset, list_image_folder
@@ -221,30 +220,11 @@ def _imagenet_c(model: nn.Module, root: Path, *, source: str = "released",
                     errors.setdefault(head, {}).setdefault(name, []).append(e)
         if clean_error is not None:
             clean = {h: float(clean_error) for h in errors}
-        metrics: dict[str, dict[str, float]] = {}
-        details: dict[str, Any] = {"severities": list(severities), "source": source}
-        full = list(severities) == list(SEVERITIES)
-        for head, per in errors.items():
-            values = {f"error/{c}": sum(v) / len(v) for c, v in per.items()}
-            details.setdefault("errors", {})[head] = per
-            if head in clean:
-                values["clean_error"] = clean[head]
-                scored = {c: v for c, v in per.items() if c in mce.ALEXNET_ERRORS}
-                if full and all(c in scored for c in corr.BENCHMARK):
-                    result = mce.corruption_errors(scored, clean[head])
-                    values["mce"] = result.mce
-                    values["relative_mce"] = result.relative_mce
-                    details.setdefault("ce", {})[head] = _as_dict(result)
-            metrics[head] = values
+        metrics, details = assemble_metrics(errors, clean, severities=severities,
+                                            source=source)
         return BenchmarkResult("imagenet-c", metrics, n, skipped, details, 0.0, str(root))
 
     return Plan("imagenet-c", units, assemble)
-
-
-def _as_dict(result: Any) -> dict[str, Any]:
-    if hasattr(result, "to_dict"):
-        return result.to_dict()
-    return {k: v for k, v in vars(result).items() if not k.startswith("_")}
 
 
 def _whole(name: str, model: Any, root: Any, **options: Any) -> Plan:
