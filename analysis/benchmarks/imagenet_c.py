@@ -61,6 +61,37 @@ def _top1_error(model: nn.Module, data: Any, desc: str, **kw: Any) -> tuple[dict
     return errors, preds.n, preds.skipped, preds.seconds
 
 
+def check_inputs(root: Path, *, source: str, corruptions: Sequence[str] | None,
+                 severities: Sequence[int]) -> list[str]:
+    """The corruptions a run scores, after checking its severities, source and folder:
+    ``corruptions`` as given, else every corruption folder present (released) or the 15
+    benchmark corruptions plus the 4 extra (on the fly). Raises :class:`DataError`."""
+    from analysis.benchmarks import corruptions as corr
+
+    known = tuple(corr.BENCHMARK) + tuple(corr.EXTRA)
+    bad_sev = [s for s in severities if s not in SEVERITIES]
+    if bad_sev:
+        raise DataError(f"severities must be in 1..5, got {bad_sev}")
+    if source not in ("released", "folder"):
+        raise DataError(f"source must be 'released' or 'folder', got {source!r}")
+    if not root.is_dir():
+        raise DataError(f"ImageNet-C folder {root} does not exist; pass the folder that holds "
+                        "one folder per corruption (or an image folder with source='folder')")
+    if source == "released":
+        present = [c for c in known if (root / c).is_dir()]
+        names = list(corruptions) if corruptions is not None else present
+        if not names:
+            raise DataError(f"{root} holds no ImageNet-C corruption folders ({known[0]}/, "
+                            f"{known[1]}/ ...); check the layout ROOT/<corruption>/<severity>/"
+                            "<wnid>/")
+    else:
+        names = list(corruptions) if corruptions is not None else list(known)
+    unknown = [c for c in names if c not in known]
+    if unknown:
+        raise DataError(f"unknown corruption(s) {unknown}; known: {', '.join(known)}")
+    return names
+
+
 def evaluate(model: nn.Module, root: str | os.PathLike, *, source: str = "released",
              corruptions: Sequence[str] | None = None,
              severities: Sequence[int] = SEVERITIES, clean_root: str | os.PathLike | None
@@ -73,33 +104,12 @@ def evaluate(model: nn.Module, root: str | os.PathLike, *, source: str = "releas
     benchmark corruptions plus the 4 extra (on the fly). The clean error comes from
     ``clean_error``, else ``clean_root``, else (on the fly) the uncorrupted images.
     """
-    from analysis.benchmarks import corruptions as corr
-
-    known = tuple(corr.BENCHMARK) + tuple(corr.EXTRA)
-    bad_sev = [s for s in severities if s not in SEVERITIES]
-    if bad_sev:
-        raise DataError(f"severities must be in 1..5, got {bad_sev}")
-    if source not in ("released", "folder"):
-        raise DataError(f"source must be 'released' or 'folder', got {source!r}")
     root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"ImageNet-C folder {root} does not exist; pass the folder that holds "
-                        "one folder per corruption (or an image folder with source='folder')")
+    names = check_inputs(root, source=source, corruptions=corruptions, severities=severities)
     kw = dict(batch_size=batch_size, device=device, amp=amp, progress=progress,
               num_workers=num_workers)
-    if source == "released":
-        present = [c for c in known if (root / c).is_dir()]
-        names = list(corruptions) if corruptions is not None else present
-        if not names:
-            raise DataError(f"{root} holds no ImageNet-C corruption folders ({known[0]}/, "
-                            f"{known[1]}/ ...); check the layout ROOT/<corruption>/<severity>/"
-                            "<wnid>/")
-    else:
-        names = list(corruptions) if corruptions is not None else list(known)
+    if source == "folder":
         base = wnid_labels(list_image_folder(root), root)
-    unknown = [c for c in names if c not in known]
-    if unknown:
-        raise DataError(f"unknown corruption(s) {unknown}; known: {', '.join(known)}")
 
     errors: dict[str, dict[str, list[float]]] = {}
     n = skipped = 0

@@ -99,36 +99,20 @@ def _imagenet_c(model: nn.Module, root: Path, *, source: str = "released",
                 clean_root: str | os.PathLike | None = None, clean_error: float | None = None,
                 seed: int = 0, shard_images: int = SHARD_IMAGES,
                 **options: Any) -> Plan:
-    from analysis.benchmarks import corruptions as corr
-    from analysis.benchmarks.imagenet_c import SEVERITIES, assemble_metrics, wnid_labels
+    from analysis.benchmarks.imagenet_c import (
+        SEVERITIES,
+        assemble_metrics,
+        check_inputs,
+        wnid_labels,
+    )
     from analysis.benchmarks.inference import predict_dataset
     from analysis.benchmarks.views import CorruptedView, ImageView, IndexedDataset
     from causalkit.datasets.image_folder import ImageFolderDataset, list_image_folder
 
     severities = list(SEVERITIES if severities is None else severities)
-    known = tuple(corr.BENCHMARK) + tuple(corr.EXTRA)
-    bad_sev = [s for s in severities if s not in SEVERITIES]
-    if bad_sev:
-        raise DataError(f"severities must be in 1..5, got {bad_sev}")
-    if source not in ("released", "folder"):
-        raise DataError(f"source must be 'released' or 'folder', got {source!r}")
     if shard_images < 1:
         raise DataError(f"shard_images must be at least 1, got {shard_images}")
-    if not root.is_dir():
-        raise DataError(f"ImageNet-C folder {root} does not exist; pass the folder that holds "
-                        "one folder per corruption (or an image folder with source='folder')")
-    if source == "released":
-        present = [c for c in known if (root / c).is_dir()]
-        names = list(corruptions) if corruptions is not None else present
-        if not names:
-            raise DataError(f"{root} holds no ImageNet-C corruption folders ({known[0]}/, "
-                            f"{known[1]}/ ...); check the layout ROOT/<corruption>/<severity>/"
-                            "<wnid>/")
-    else:
-        names = list(corruptions) if corruptions is not None else list(known)
-    unknown = [c for c in names if c not in known]
-    if unknown:
-        raise DataError(f"unknown corruption(s) {unknown}; known: {', '.join(known)}")
+    names = check_inputs(root, source=source, corruptions=corruptions, severities=severities)
 
     on_corrupt = options.get("on_corrupt", "raise")
     kw = {k: options[k] for k in ("batch_size", "device", "amp", "progress", "num_workers")
