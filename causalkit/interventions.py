@@ -37,7 +37,7 @@ import numpy as np
 from causalkit.errors import CausalKitError
 
 __all__ = ["Do", "Draw", "Shift", "Intervention", "LatentStrategy", "as_intervention",
-           "PerBatch", "Batch"]
+           "PerBatch", "Batch", "STRATEGY_KEYS", "parse_strategy_fields"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,35 @@ def as_intervention(spec: Any) -> Intervention:
     return Do(spec)
 
 
+#: the keys of a latent strategy's text form and the fields they set
+STRATEGY_KEYS = {"t": "truncation", "truncation": "truncation", "k": "components",
+                 "components": "components", "s": "scale", "scale": "scale",
+                 "n": "per_sample", "per_sample": "per_sample", "centered": "centered"}
+
+
+def parse_strategy_fields(fields: str, text: str, *, usage: str) -> dict[str, Any]:
+    """The fields of ``fields`` (``"t=1,k=60,s=1"``: keys of :data:`STRATEGY_KEYS`) as
+    keyword arguments; ``text`` (the whole strategy) and ``usage`` (what is expected)
+    name the problem when a pair does not parse."""
+    kwargs: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in fields.split(","))):
+        key, eq, value = part.partition("=")
+        field = STRATEGY_KEYS.get(key.strip())
+        if not eq or field is None:
+            raise CausalKitError(f"cannot parse latent strategy {text!r}: {usage}")
+        try:
+            if field in ("components", "per_sample"):
+                kwargs[field] = int(value)
+            elif field == "centered":
+                kwargs[field] = value.strip().lower() in ("1", "true", "yes")
+            else:
+                kwargs[field] = float(value)
+        except ValueError:
+            raise CausalKitError(f"{key}={value!r} in strategy {text!r} is not a "
+                                 "number") from None
+    return kwargs
+
+
 @dataclass(frozen=True)
 class LatentStrategy:
     """A GenInt intervention on the latent space of a class-conditional GAN.
@@ -190,33 +219,13 @@ class LatentStrategy:
         object.__setattr__(self, "truncation", float(t))
         object.__setattr__(self, "scale", float(s))
 
-    _KEYS = {"t": "truncation", "truncation": "truncation", "k": "components",
-             "components": "components", "s": "scale", "scale": "scale",
-             "n": "per_sample", "per_sample": "per_sample", "centered": "centered"}
-
     @classmethod
     def parse(cls, text: str) -> LatentStrategy:
         """Parse the CLI form ``"t=1,k=60,s=1"`` (optional ``n=5``, ``centered=1``)."""
-        kwargs: dict[str, Any] = {}
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            key, eq, value = part.partition("=")
-            field = cls._KEYS.get(key.strip())
-            if not eq or field is None:
-                raise CausalKitError(
-                    f"cannot parse latent strategy {text!r}: expected comma-separated "
-                    "key=value pairs from t (truncation), k (components), s (scale), "
-                    "n (per_sample), centered; e.g. 't=1,k=60,s=1'")
-            try:
-                if field in ("components", "per_sample"):
-                    kwargs[field] = int(value)
-                elif field == "centered":
-                    kwargs[field] = value.strip().lower() in ("1", "true", "yes")
-                else:
-                    kwargs[field] = float(value)
-            except ValueError:
-                raise CausalKitError(f"{key}={value!r} in strategy {text!r} is not a "
-                                     "number") from None
-        return cls(**kwargs)
+        return cls(**parse_strategy_fields(
+            text, text, usage="expected comma-separated key=value pairs from t "
+            "(truncation), k (components), s (scale), n (per_sample), centered; e.g. "
+            "'t=1,k=60,s=1'"))
 
     @staticmethod
     def looks_like(text: str) -> bool:

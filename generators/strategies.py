@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from causalkit.errors import CausalKitError
-from causalkit.interventions import LatentStrategy
+from causalkit.interventions import LatentStrategy, parse_strategy_fields
 from generators.base import ConditionalGenerator, check_truncation, make_generator
 from generators.base import truncated_normal as _truncnorm
 from generators.directions import RANGE_FACTOR, Directions
@@ -142,10 +142,6 @@ class GenIntStrategy:
     centered: bool = True
 
     PREFIX = "genint"
-    _KEYS = {"t": "truncation", "truncation": "truncation", "k": "components",
-             "components": "components", "s": "scale", "scale": "scale",
-             "n": "per_sample", "per_sample": "per_sample", "centered": "centered"}
-
     def __post_init__(self) -> None:
         # the checks of LatentStrategy (one message per bad value) ...
         base = LatentStrategy(self.truncation, self.components, self.scale, self.per_sample,
@@ -173,24 +169,9 @@ class GenIntStrategy:
         if head.strip() != cls.PREFIX:
             raise CausalKitError(f"a GenInt strategy starts with 'genint', got {text!r}; "
                                  "e.g. 'genint:t=1,k=60'")
-        kwargs: dict[str, object] = {}
-        for part in filter(None, (p.strip() for p in rest.split(","))):
-            key, eq, value = part.partition("=")
-            field = cls._KEYS.get(key.strip())
-            if not eq or field is None:
-                raise CausalKitError(f"cannot parse {text!r}: GenInt strategies take "
-                                     "t, k, s, n, centered; e.g. 'genint:t=1,k=60'")
-            try:
-                if field in ("components", "per_sample"):
-                    kwargs[field] = int(value)
-                elif field == "centered":
-                    kwargs[field] = value.strip().lower() in ("1", "true", "yes")
-                else:
-                    kwargs[field] = float(value)
-            except ValueError:
-                raise CausalKitError(f"{key}={value!r} in strategy {text!r} is not a "
-                                     "number") from None
-        return cls(**kwargs)  # type: ignore[arg-type]
+        return cls(**parse_strategy_fields(
+            rest, text, usage="GenInt strategies take t, k, s, n, centered; e.g. "
+            "'genint:t=1,k=60'"))
 
     def __str__(self) -> str:
         text = f"{self.PREFIX}:t={self.truncation:g},k={self.components}"
