@@ -179,14 +179,14 @@ class _Relabelled:
 
 
 def _on_the_fly(kind: str, source: OnTheFly, batch_size: int, *, seed: int,
-                size: int | None) -> Any:
+                size: int | None, steps: int) -> Any:
     from robust_training.generated_source import OnTheFlySource
 
     classes = list(source.classes) if source.classes is not None else None
     live = OnTheFlySource(source.sampler.generator, source.sampler, kind=kind,
                           batch_size=batch_size, seed=seed, size=size,
                           precision=source.precision, classes=classes,
-                          overlap=source.overlap)
+                          overlap=source.overlap, steps=steps)
     if classes is None or classes == list(range(len(classes))):
         return live
     return _Relabelled(live, classes)
@@ -240,7 +240,7 @@ def batch_source(parts: Sequence[tuple[str, Source, int]], *, steps: int | None 
         groups.append(EvenBatches(disk, steps=steps, size=size or 224, seed=seed,
                                   num_workers=workers, augment=augment))
     for k, s, b in live:
-        groups.append(_on_the_fly(k, s, b, seed=seed, size=size))
+        groups.append(_on_the_fly(k, s, b, seed=seed, size=size, steps=int(steps)))
     source = groups[0] if len(groups) == 1 else Concat(groups)
     return Batches(source, int(steps), int(per_epoch))
 
