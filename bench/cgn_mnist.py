@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> dict:
     for name in ("cgn_iterations", "cgn_batch", "cgn_ngf", "n_generated", "epochs",
                  "n_train", "lambda_texture", "per_noise", "steps", "schedule", "shift",
                  "model", "cgn_aux_weight", "rendering", "classifier_protocol", "optimizer",
-                 "lr", "batch_size", "precision", "backgrounds", "masks", "palette"):
+                 "lr", "batch_size", "precision", "backgrounds", "masks", "palette",
+                 "palette_target"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     if args.cgn_set:  # on top of the variant's preset overrides
@@ -173,7 +174,8 @@ def main() -> None:
                       ("cgn_aux_weight", float), ("rendering", str),
                       ("classifier_protocol", str), ("optimizer", str), ("lr", float),
                       ("batch_size", int), ("precision", str),
-                      ("backgrounds", str), ("masks", str), ("palette", str)):
+                      ("backgrounds", str), ("masks", str), ("palette", str),
+                      ("palette_target", str)):
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
     p.add_argument("--cgn-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a CGNTrainConfig field (repeatable), e.g. recon_pool=2")

@@ -13,7 +13,9 @@ black ground textures, so the mask is exact):
   silhouette in the image's own colours), only the digit's outline drawn in its mean
   colour on its flat ground, and the bare mask (a white digit on black, and inverted),
   which no training image resembles in colour;
-* the texture-OOD sets of :mod:`causalkit.datasets.texture_sets` for reference.
+* the texture-OOD sets of :mod:`causalkit.datasets.texture_sets` for reference (the
+  validation set ``procedural`` among them, so that a run's score there can be read
+  from its record).
 
 Each set is also split by the digit's *contrast polarity*: whether its mean luminance
 is above or below the mean luminance of its ground (the ``by_polarity`` entry).
@@ -133,7 +135,7 @@ def main() -> None:
     assert np.array_equal(mask.labels, ood.labels)
     m = mask.images[:, :1].astype(np.float64) / 255.0
     sets = variants(ood.images, m)
-    for spec in ("photos", "photos:background", "photos:object", "photos-gray"):
+    for spec in ("photos", "photos:background", "photos:object", "photos-gray", "procedural"):
         sets[f"texture set {spec}"] = build_split(
             "wildlife-mnist", "ood", textures=texture_set_folder(spec, training=data["textures"]),
             **split).images

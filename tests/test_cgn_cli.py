@@ -44,3 +44,11 @@ def test_masks_option_reaches_the_pipeline_checks(tmp_path):
     res = runner.invoke(app, ["reproduce", "cgn-mnist", "--quick", "--masks", "colour",
                               "--counterfactuals", "prior", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "--masks colour: these work from" in res.output
+
+
+def test_palette_target_is_checked_before_any_work(tmp_path):
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["reproduce", "cgn-mnist", "--quick", "--palette", "hue",
+                              "--palette-target", "pixels", "--out", str(out)])
+    assert res.exit_code == 2 and "unknown palette target 'pixels'" in res.output
+    assert "--palette-target" in res.output and not out.exists()

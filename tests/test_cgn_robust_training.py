@@ -108,6 +108,7 @@ def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
     ({"rendering": "soft"}, "rendering"),
     ({"shift": -2}, "shift"),
     ({"palette": "rainbow"}, "palette"),
+    ({"palette": "hue", "palette_target": "pixels"}, "palette target"),
 ])
 def test_pipeline_checks_its_settings_before_any_work(tmp_path, bad, match):
     from robust_training.experiments.cgn_mnist import preset_config, run_cgn_mnist
@@ -207,6 +208,19 @@ def test_palette_shifts_what_the_classifier_sees_not_the_counterfactuals(tmp_pat
         assert (runs["none"] / name).read_bytes() == (runs["hue+invert"] / name).read_bytes()
     model = "classifiers/cgn/model.pt"
     assert (runs["none"] / model).read_bytes() != (runs["hue+invert"] / model).read_bytes()
+    # on the mechanisms, the shift is part of generation: the saved set changes, its
+    # labels do not, and the classifier trains on the set as saved
+    rec = run_cgn_mnist(preset_config("colored", quick=True, palette="hue+invert",
+                                      palette_target="mechanisms", **kw),
+                        tmp_path / "mech", progress=False)
+    assert rec["config"]["counterfactuals"]["palette_target"] == "mechanisms"
+    from generators.cgn.counterfactuals import CounterfactualSet
+
+    plain, mech = (CounterfactualSet.load(d / "counterfactuals.npz")
+                   for d in (runs["none"], tmp_path / "mech"))
+    for name in ("shape", "texture", "background", "group"):
+        assert np.array_equal(getattr(plain, name), getattr(mech, name))
+    assert not np.array_equal(plain.images, mech.images)
 
 
 def test_random_translate_moves_whole_images_by_at_most_the_shift():

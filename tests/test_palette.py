@@ -10,7 +10,7 @@ from causalkit.datasets.texture_sets import (
     texture_set_folder,
 )
 from causalkit.errors import CausalKitError, DataError
-from generators.cgn.palette import widen_palette
+from generators.cgn.palette import palette_interventions, shift_colours, widen_palette
 
 
 def _images(n=400, seed=0):
@@ -67,3 +67,55 @@ def test_procedural_set(tmp_path):
         assert len(list((folder / role).glob("*.png"))) == 10
     with pytest.raises(DataError, match="unknown texture set"):
         check_texture_spec("noise")
+
+
+def test_shift_colours_on_mechanism_values():
+    import torch
+
+    x = torch.as_tensor(_images(200, seed=2)).float() / 127.5 - 1.0
+    rng = np.random.default_rng
+    assert shift_colours(x, "none", rng(0)) is x
+    y = shift_colours(x, "invert", rng(0))
+    same = (y == x).flatten(1).all(1)
+    flipped = torch.isclose(y, -x, atol=1e-6).flatten(1).all(1)
+    assert bool((same | flipped).all()) and 0.35 < float(flipped.float().mean()) < 0.65
+    assert torch.equal(y, shift_colours(x, "invert", rng(0)))
+    h = shift_colours(x, "hue", rng(1))
+    assert h.dtype == x.dtype and h.shape == x.shape
+    value = lambda t: t.amax(dim=1)  # HSV value, kept by a hue rotation  # noqa: E731
+    assert torch.allclose(value(h), value(x), atol=1e-5)
+    assert (h - x).abs().amax() > 0.5
+    with pytest.raises(CausalKitError, match="RGB"):
+        shift_colours(x[:, :1], "hue", rng(0))
+
+
+def test_mechanism_palette_shifts_digit_and_ground_independently():
+    """Each counterfactual is m f' + (1 - m) b' with f' = +-f and b' = -+b drawn apart:
+    all four sign pairs occur, which a shift of the composed image cannot give."""
+    import torch
+
+    from causalkit.interventions import Do, PerBatch
+    from generators.cgn import generate_counterfactuals
+    from generators.cgn.mnist import MnistCGN
+
+    cgn = MnistCGN(ngf=8, seed=0)
+    f, b = -0.25, 0.5
+    flat = {"F": Do(PerBatch(lambda bt: torch.full((bt.n, 3, 32, 32), f))),
+            "B": Do(PerBatch(lambda bt: torch.full((bt.n, 3, 32, 32), b)))}
+    kw = dict(per_noise=4, seed=3, progress=False)
+    plain = generate_counterfactuals(cgn, 64, interventions=flat, **kw)
+    shifted = generate_counterfactuals(cgn, 64, **kw, interventions=palette_interventions(
+        cgn, "invert", flat))
+    for name in ("shape", "texture", "background", "group"):
+        assert np.array_equal(getattr(plain, name), getattr(shifted, name))
+    x = plain.images.astype(np.float64) / 127.5 - 1.0
+    m = (b - x) / (b - f)  # the mask, from the unshifted image
+    pairs = {(sf, sb): m * sf * f + (1 - m) * sb * b for sf in (1, -1) for sb in (1, -1)}
+    x2 = shifted.images.astype(np.float64) / 127.5 - 1.0
+    err = {k: np.abs(x2 - v).reshape(len(x2), -1).max(1) for k, v in pairs.items()}
+    best = np.stack(list(err.values())).min(0)
+    assert best.max() < 0.03
+    seen = {k for k, e in err.items() if (e == best).any()}
+    assert seen == set(pairs)
+    with pytest.raises(CausalKitError, match="already set by"):
+        palette_interventions(cgn, "hue", {"F": Do(torch.zeros(1, 3, 32, 32))})

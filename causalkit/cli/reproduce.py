@@ -84,6 +84,10 @@ def cgn_mnist(
     palette: str = typer.Option(None, "--palette", help="A label-free colour shift of "
                                 "every counterfactual the classifiers train on: 'none', "
                                 "'invert', 'hue' or 'hue+invert' (generators.cgn.palette)."),
+    palette_target: str = typer.Option(None, "--palette-target", help="Where the palette "
+                                       "shift acts: 'image' (each composed counterfactual) "
+                                       "or 'mechanisms' (the texture and background values, "
+                                       "each with its own draw)."),
     cgn_iterations: int = typer.Option(None, "--cgn-iterations", min=1, help="CGN "
                                        "training iterations (full preset: 1,000; 3,000 "
                                        "for double-colored and Wildlife)."),
@@ -133,7 +137,8 @@ def cgn_mnist(
         seed=seed, cgn_recipe=recipe, counterfactuals=counterfactuals,
         irm_penalty=irm_penalty, model=model, cgn_aux_weight=aux_weight, rendering=rendering,
         classifier_protocol=classifier_protocol, precision=precision,
-        backgrounds=backgrounds, masks=masks, palette=palette, source=source,
+        backgrounds=backgrounds, masks=masks, palette=palette,
+        palette_target=palette_target, source=source,
     ).items() if v is not None}
     if epochs is not None and steps is None:
         flags["steps"] = None  # --epochs replaces the preset's step budget

@@ -22,6 +22,20 @@ transform drawn from a distribution that does not look at any label,
 :func:`widen_palette` is a pure function of ``(images, mode, seed)``: the draw of image
 ``i`` depends on ``seed`` and ``i`` only.
 
+The shift can act on two places (the ``target``, :data:`TARGETS`):
+
+``"image"``
+    the composed counterfactual ``x = m f + (1 - m) b``, one draw per image
+    (:func:`widen_palette`): digit and ground move together, so the colour *relation*
+    between them stays one the training textures have;
+``"mechanisms"``
+    the texture mechanism's value ``f`` and the background mechanism's value ``b``,
+    each with a draw of its own, before the composer (:func:`palette_interventions`):
+    ``{"F": Do(PerBatch(shift of f)), "B": Do(PerBatch(shift of b))}`` in the
+    vocabulary of :mod:`causalkit.interventions`. The digit and its ground then get
+    unrelated colours, and a digit can be brighter or darker than its ground, similar
+    or far from it in hue, whatever the training textures were.
+
 >>> import numpy as np
 >>> x = np.zeros((2, 3, 4, 4), np.uint8)
 >>> widen_palette(x, "none", seed=0) is x
@@ -32,27 +46,50 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from causalkit.errors import CausalKitError
+from causalkit.interventions import Batch, Do, PerBatch
 
-__all__ = ["PALETTES", "widen_palette", "check_palette"]
+__all__ = ["PALETTES", "TARGETS", "widen_palette", "check_palette", "shift_colours",
+           "palette_interventions"]
 
 PALETTES = ("none", "invert", "hue", "hue+invert")
+TARGETS = ("image", "mechanisms")
+#: the mechanisms whose values a ``"mechanisms"`` shift changes
+SHIFTED = ("texture", "background")
 
 
-def check_palette(mode: str) -> None:
-    """Raise :class:`CausalKitError` unless ``mode`` is one of :data:`PALETTES`."""
+def check_palette(mode: str, target: str = "image") -> None:
+    """Raise :class:`CausalKitError` unless ``mode`` is one of :data:`PALETTES` and
+    ``target`` one of :data:`TARGETS`."""
     if mode not in PALETTES:
         raise CausalKitError(f"unknown palette {mode!r}; choose one of {list(PALETTES)}")
+    if target not in TARGETS:
+        raise CausalKitError(f"unknown palette target {target!r}; choose one of "
+                             f"{list(TARGETS)}")
+
+
+def _draws(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per image: a hue rotation in turns, and whether to invert."""
+    return rng.random(n), rng.random(n) < 0.5
+
+
+def _rotate_hue01(x: np.ndarray, turns: np.ndarray) -> np.ndarray:
+    """Float ``(N, H, W, 3)`` images in [0, 1], each image's hue rotated by its turns."""
+    from skimage.color import hsv2rgb, rgb2hsv
+
+    hsv = rgb2hsv(x)
+    hsv[..., 0] = (hsv[..., 0] + turns[:, None, None]) % 1.0
+    return hsv2rgb(hsv)
 
 
 def _rotate_hue(x: np.ndarray, turns: np.ndarray) -> np.ndarray:
-    from skimage.color import hsv2rgb, rgb2hsv
-
-    hsv = rgb2hsv(x.transpose(0, 2, 3, 1).astype(np.float64) / 255.0)
-    hsv[..., 0] = (hsv[..., 0] + turns[:, None, None]) % 1.0
-    return np.clip(np.rint(hsv2rgb(hsv) * 255.0), 0, 255).astype(np.uint8).transpose(0, 3, 1, 2)
+    rotated = _rotate_hue01(x.transpose(0, 2, 3, 1).astype(np.float64) / 255.0, turns)
+    return np.clip(np.rint(rotated * 255.0), 0, 255).astype(np.uint8).transpose(0, 3, 1, 2)
 
 
 def widen_palette(images: np.ndarray, mode: str, *, seed: int,
@@ -69,8 +106,7 @@ def widen_palette(images: np.ndarray, mode: str, *, seed: int,
     if mode == "none":
         return images
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x9A1E77E]))
-    turns = rng.random(len(images))
-    flips = rng.random(len(images)) < 0.5
+    turns, flips = _draws(rng, len(images))
     out = np.empty_like(images)
     for i in range(0, len(images), chunk):
         part = images[i:i + chunk]
@@ -80,3 +116,63 @@ def widen_palette(images: np.ndarray, mode: str, *, seed: int,
             part = np.where(flips[i:i + chunk, None, None, None], 255 - part, part)
         out[i:i + chunk] = part
     return out
+
+
+def shift_colours(x: Any, mode: str, rng: np.random.Generator) -> Any:
+    """Float images ``x`` in [-1, 1] (a tensor ``(N, 3, H, W)``), each shifted by ``mode``
+    with a draw from ``rng``; same dtype and device. ``"none"`` returns ``x``."""
+    import torch
+
+    check_palette(mode)
+    if mode == "none":
+        return x
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise CausalKitError(f"a colour shift takes RGB images (N, 3, H, W), got {tuple(x.shape)}")
+    turns, flips = _draws(rng, x.shape[0])
+    y = ((x.detach().float().cpu().numpy().transpose(0, 2, 3, 1) + 1.0) / 2.0).clip(0.0, 1.0)
+    if "hue" in mode:
+        y = _rotate_hue01(y.astype(np.float64), turns)
+    if "invert" in mode:
+        y = np.where(flips[:, None, None, None], 1.0 - y, y)
+    out = torch.from_numpy(np.ascontiguousarray(y.transpose(0, 3, 1, 2) * 2.0 - 1.0))
+    return out.to(dtype=x.dtype, device=x.device)
+
+
+def palette_interventions(cgn: Any, mode: str,
+                          interventions: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``interventions`` with the texture and background mechanisms' values shifted by
+    ``mode``, each node by draws from its own stream (target ``"mechanisms"``).
+
+    A node that ``interventions`` leaves alone gets ``Do(PerBatch(...))`` of its own
+    mechanism's value (``batch.natural()``) shifted; a node already set by
+    ``Do(PerBatch(f))`` (e.g. real backgrounds) gets ``f``'s values shifted. Any other
+    intervention on those nodes is refused: a fixed value has no draw to vary.
+    """
+    from generators.cgn.protocol import mechanism_nodes_by_name
+
+    check_palette(mode)
+    out = dict(interventions or {})
+    if mode == "none":
+        return out
+    nodes = mechanism_nodes_by_name(cgn)
+    for name in SHIFTED:
+        node = nodes.get(name)
+        if node is None:
+            raise CausalKitError(f"a mechanism palette shifts {list(SHIFTED)}; the CGN has no "
+                                 f"mechanism named {name!r}")
+        spec = out.get(node)
+        if spec is None:
+            out[node] = Do(PerBatch(lambda b: shift_colours(b.natural(), mode, b.rng)))
+        elif isinstance(spec, Do) and isinstance(spec.value, PerBatch):
+            out[node] = Do(PerBatch(_shifted(spec.value, mode)))
+        else:
+            raise CausalKitError(f"cannot shift the colours of {name} node {node!r}: it is "
+                                 f"already set by {type(spec).__name__}; a mechanism palette "
+                                 "needs the node's own mechanism or a Do(PerBatch(...))")
+    return out
+
+
+def _shifted(values: PerBatch, mode: str):
+    def shifted(batch: Batch) -> Any:
+        return shift_colours(values(batch), mode, batch.rng)
+    return shifted

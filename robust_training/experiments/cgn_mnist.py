@@ -48,6 +48,7 @@ from generators.cgn.mnist.abduction import BACKGROUNDS, MASKS, abduct_counterfac
 from generators.cgn.mnist.checkpoint import OFFICIAL_VARIANTS, load_generator, load_official
 from generators.cgn.mnist.encoder import load_encoder
 from generators.cgn.mnist.train import RECIPES, CGNTrainConfig, preset, train_cgn
+from generators.cgn.palette import palette_interventions, widen_palette
 from generators.images import save_grid
 from robust_training.engine import accuracy, check_optimizer, check_options, train_classifier
 from robust_training.experiments.config import (
@@ -155,14 +156,20 @@ class CounterfactualSection(Section):
     #: noise) or "colour" (each pixel's colour posterior under the class's densities)
     masks: str = "cgn"
     #: a label-free colour shift of every counterfactual the classifier trains on
-    #: (:mod:`generators.cgn.palette`: "none", "invert", "hue", "hue+invert"); the
-    #: saved counterfactuals.npz stays the CGN's own
+    #: (:mod:`generators.cgn.palette`: "none", "invert", "hue", "hue+invert")
     palette: str = "none"
+    #: where it acts: "image" (each composed counterfactual, one draw; the saved
+    #: counterfactuals.npz stays the CGN's own) or "mechanisms" (the texture and the
+    #: background values, a draw each, before the composer; saved as generated)
+    palette_target: str = "image"
 
     def validate(self) -> None:
         from generators.cgn.palette import check_palette
 
-        check_palette(self.palette)
+        try:
+            check_palette(self.palette, self.palette_target)
+        except CausalKitError as e:
+            raise CausalKitError(f"{e} (--palette, --palette-target)") from None
         if self.noise not in COUNTERFACTUALS:
             raise CausalKitError(f"unknown counterfactual noise {self.noise!r} "
                                  f"(--counterfactuals); choose one of {list(COUNTERFACTUALS)}")
@@ -253,6 +260,7 @@ FLAGS = {
     "counterfactuals": "counterfactuals.noise", "n_generated": "counterfactuals.n_generated",
     "per_noise": "counterfactuals.per_noise", "backgrounds": "counterfactuals.backgrounds",
     "masks": "counterfactuals.masks", "palette": "counterfactuals.palette",
+    "palette_target": "counterfactuals.palette_target",
     "methods": "classifier.methods", "model": "classifier.model",
     "epochs": "classifier.epochs", "steps": "classifier.steps", "lr": "classifier.lr",
     "batch_size": "classifier.batch_size", "optimizer": "classifier.optimizer",
@@ -474,6 +482,8 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
     need_cf = any(m in clf.methods for m in ("original+cgn", "cgn"))
     gan_seed = seed + SEED_OFFSETS["gan_samples"]
     cf_seed = seed + SEED_OFFSETS["counterfactuals"]
+    # a palette on the mechanisms is part of generation; on the image, of the classifiers
+    mech_palette = cfs.palette if cfs.palette_target == "mechanisms" else "none"
     if encoder is not None:
         # every real image once (repeated when more are asked for than exist)
         n_src = min(len(train), cfs.n_generated)
@@ -485,13 +495,14 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
                                       seed=gan_seed, progress=progress) if need_gan else None)
         cf = (abduct_counterfactuals(cgn, encoder, x_src, y_src, per_image=per,
                                      seed=cf_seed, backgrounds=cfs.backgrounds,
-                                     masks=cfs.masks,
+                                     masks=cfs.masks, palette=mech_palette,
                                      progress=progress) if need_cf else None)
     else:
         gan = (generate_counterfactuals(cgn, cfs.n_generated, per_noise=1, randomise=(),
                                         seed=gan_seed, progress=progress)
                if need_gan else None)
         cf = (generate_counterfactuals(cgn, cfs.n_generated, per_noise=cfs.per_noise,
+                                       interventions=palette_interventions(cgn, mech_palette),
                                        seed=cf_seed, progress=progress)
               if need_cf else None)
     noise = "abducted" if encoder is not None else "prior"
@@ -512,9 +523,8 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
     if gan is not None:
         sources["gan"] = TrainData.generated(gan.images, gan.shape, gan.texture, gan.background)
     if cf is not None:
-        from generators.cgn.palette import widen_palette
-
-        cf_images = widen_palette(cf.images, cfs.palette, seed=seed + SEED_OFFSETS["palette"])
+        image_palette = cfs.palette if cfs.palette_target == "image" else "none"
+        cf_images = widen_palette(cf.images, image_palette, seed=seed + SEED_OFFSETS["palette"])
         sources["cf"] = TrainData.generated(cf_images, cf.shape, cf.texture, cf.background)
     for method in envs:
         sources[method] = TrainData.concat(*[TrainData.real_images(e.images, e.labels, env=i)

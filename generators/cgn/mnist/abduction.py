@@ -42,6 +42,7 @@ from generators.cgn.mnist.colour import colour_masks
 from generators.cgn.mnist.encoder import MnistCGNEncoder
 from generators.cgn.mnist.model import NODES, MnistCGN
 from generators.cgn.mnist.real_backgrounds import RealBackgrounds
+from generators.cgn.palette import check_palette, palette_interventions
 from generators.cgn.scm import cgn_scm
 from generators.images import to_float
 
@@ -179,7 +180,8 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
                            labels: Any, *, per_image: int = 1,
                            randomise: tuple[str, ...] | list[str] = ("texture", "background"),
                            seed: int = 0, chunk: int = 1000, backgrounds: str = "generated",
-                           masks: str = "cgn", progress: bool = True) -> CounterfactualSet:
+                           masks: str = "cgn", palette: str = "none",
+                           progress: bool = True) -> CounterfactualSet:
     """Counterfactuals of real images: :func:`abduct`, :func:`abduction_interventions`,
     then :func:`~generators.cgn.counterfactuals.abducted_counterfactuals`.
 
@@ -198,15 +200,22 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
         noise (texture and background noise, the texture shifts) is drawn from ``seed``.
     backgrounds, masks : str
         As in :func:`abduction_interventions`; the set's ``meta`` records both.
+    palette : str
+        A colour shift of the texture and background mechanisms, each with its own draw
+        (:func:`generators.cgn.palette.palette_interventions`); ``meta`` records it.
     """
     _images(images, labels)
     if per_image < 1 or chunk < 1:
         raise CausalKitError(f"per_image and chunk must be >= 1, got {per_image}, {chunk}")
     check_options(backgrounds=backgrounds, masks=masks, randomise=randomise)
+    check_palette(palette)
     redraw(cgn, randomise)  # unknown mechanism names fail before the encoder runs
     abduction = abduct(cgn, encoder, images, labels, chunk=chunk)
     do = abduction_interventions(cgn, images, abduction, backgrounds=backgrounds, masks=masks,
                                  randomise=randomise, chunk=chunk)
+    do = palette_interventions(cgn, palette, do)
+    meta = {"backgrounds": backgrounds, "masks": masks,
+            **({"palette": palette} if palette != "none" else {})}
     return abducted_counterfactuals(cgn, abduction, per_image=per_image, randomise=randomise,
                                     interventions=do, seed=seed, chunk=chunk, progress=progress,
-                                    meta={"backgrounds": backgrounds, "masks": masks})
+                                    meta=meta)
