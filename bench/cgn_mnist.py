@@ -52,12 +52,13 @@ def run(args: argparse.Namespace) -> dict:
         kw["methods"] = tuple(args.methods.split(","))
     if args.texture_ood is not None:
         kw["texture_ood"] = tuple(args.texture_ood)
-    config = preset_config(args.variant, quick=args.quick, **kw)
+    config = (preset_config(preset=args.preset, **kw) if args.preset else
+              preset_config(args.variant, quick=args.quick, **kw))
     out = Path(args.out or tempfile.mkdtemp(prefix="cgn_bench_"))
     record = run_cgn_mnist(config, out, device=args.device, progress=True)
     record["machine"] = machine_info()
     record["out"] = str(out)
-    record["preset"] = "quick" if args.quick else "full"
+    record["preset"] = args.preset or ("quick" if args.quick else "full")
     append_record(RESULTS, record)
     print(format_results(record))
     return record
@@ -163,6 +164,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cgn", default="train", help="train | official | PATH")
     p.add_argument("--quick", action="store_true", help="the quick preset")
+    p.add_argument("--preset", default=None, help="a named preset instead of the variant's "
+                   "(e.g. wildlife-texture-ood; it brings its own variant)")
     p.add_argument("--source", default=None, help="default: ../shared/data/mnist")
     p.add_argument("--out", default=None)
     p.add_argument("--device", default=None)

@@ -52,3 +52,16 @@ def test_palette_target_is_checked_before_any_work(tmp_path):
                               "--palette-target", "pixels", "--out", str(out)])
     assert res.exit_code == 2 and "unknown palette target 'pixels'" in res.output
     assert "--palette-target" in res.output and not out.exists()
+
+
+def test_config_names_a_preset_with_its_own_variant(tmp_path):
+    res = runner.invoke(app, ["reproduce", "cgn-mnist", "--config", "wildlife-texture-ood",
+                              "--print-config"])
+    assert res.exit_code == 0, res.output
+    assert "variant: wildlife" in res.output and "palette: hue+invert" in res.output
+    for extra, match in ((["--variant", "colored"], "is for wildlife MNIST"),
+                         (["--quick"], "does not combine")):
+        out = tmp_path / "run"
+        res = runner.invoke(app, ["reproduce", "cgn-mnist", "--config", "wildlife-texture-ood",
+                                  *extra, "--out", str(out)])
+        assert res.exit_code == 2 and match in res.output and not out.exists()

@@ -119,3 +119,26 @@ def test_mechanism_palette_shifts_digit_and_ground_independently():
     assert seen == set(pairs)
     with pytest.raises(CausalKitError, match="already set by"):
         palette_interventions(cgn, "hue", {"F": Do(torch.zeros(1, 3, 32, 32))})
+
+
+def test_saturation_scales_each_image_by_one_factor():
+    from skimage.color import rgb2hsv
+
+    from generators.cgn.palette import PALETTES
+
+    assert "hue+saturation+invert" in PALETTES and "invert+hue" not in PALETTES
+    x = _images(100, seed=4)
+    y = widen_palette(x, "saturation", seed=2)
+    hx = rgb2hsv(x.transpose(0, 2, 3, 1) / 255.0)
+    hy = rgb2hsv(y.transpose(0, 2, 3, 1) / 255.0)
+    assert np.abs(hx[..., 2] - hy[..., 2]).max() <= 1.5 / 255  # value kept
+    sat = hx[..., 1] > 0.5
+    ratio = [np.median(hy[i][..., 1][sat[i]] / hx[i][..., 1][sat[i]]) for i in range(100)]
+    assert min(ratio) < 0.1 and max(ratio) > 0.9  # from grey to the image's own colours
+    assert all(0.0 <= r <= 1.0 + 1e-6 for r in ratio)
+    # the inversion draws do not move when saturation joins the hue rotation
+    both = widen_palette(x, "hue+saturation+invert", seed=2)
+    hs = widen_palette(x, "hue+saturation", seed=2)
+    flips = (widen_palette(x, "invert", seed=2) != x).any(axis=(1, 2, 3))
+    assert np.array_equal(both[flips], 255 - hs[flips])
+    assert np.array_equal(both[~flips], hs[~flips])

@@ -40,8 +40,8 @@ def register(app: typer.Typer) -> None:
 @reproduce_app.command("cgn-mnist")
 @user_errors
 def cgn_mnist(
-    variant: str = typer.Option("colored", "--variant",
-                                help="colored | double-colored | wildlife"),
+    variant: str = typer.Option(None, "--variant", help="colored | double-colored | "
+                                "wildlife (default: colored, or the --config preset's)."),
     quick: bool = typer.Option(False, "--quick", help="Minutes on 2 CPU cores: embedded "
                                "5k MNIST, a short narrow CGN, few epochs."),
     source: str = typer.Option(None, "--source", help="MNIST source: 'embedded', "
@@ -108,9 +108,11 @@ def cgn_mnist(
                                   "autocast for CGN and classifier training, about twice "
                                   "as fast on CPUs with AMX (default fp32)."),
     seed: int = typer.Option(None, "--seed", min=0, help="Run seed (default 0)."),
-    config: Path = typer.Option(None, "--config", help="A YAML config (e.g. one written by "
-                                "--print-config and edited): on top of the preset, under "
-                                "the flags."),
+    config: str = typer.Option(None, "--config", help="A preset by name (e.g. "
+                               "'wildlife-texture-ood': Wildlife with the colour shift "
+                               "chosen for unseen textures) instead of the variant's, or a "
+                               "YAML config (e.g. one written by --print-config and "
+                               "edited) on top of the preset, under the flags."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved "
                                       "config as YAML and exit; save it, edit it and run "
                                       "it back with --config."),
@@ -142,8 +144,12 @@ def cgn_mnist(
     ).items() if v is not None}
     if epochs is not None and steps is None:
         flags["steps"] = None  # --epochs replaces the preset's step budget
-    _check_config(config)
-    resolved = preset_config(variant, quick=quick, file=config, **flags)
+    from robust_training.experiments.config import preset_names
+
+    named = config if config in preset_names("cgn-mnist") else None
+    file = Path(config) if config is not None and named is None else None
+    _check_config(file)
+    resolved = preset_config(variant, quick=quick, preset=named, file=file, **flags)
     # bad weights fail now, not after the data are built
     if resolved.generator.cgn == "official":
         from generators.cgn.mnist.checkpoint import load_official
@@ -156,7 +162,8 @@ def cgn_mnist(
     if print_config:
         typer.echo(resolved.to_yaml(), nl=False)
         return
-    out = out or Path("runs") / f"cgn-mnist-{variant}{'-quick' if quick else ''}"
+    out = out or Path("runs") / f"cgn-mnist-{named or resolved.data.variant}" \
+        f"{'-quick' if quick else ''}"
     torch.set_num_threads(threads)
     record = run_cgn_mnist(resolved, out, device=device, progress=not json_out)
     if json_out:

@@ -14,8 +14,11 @@ transform drawn from a distribution that does not look at any label,
 ``"hue"``
     the hue of every pixel rotated by one angle drawn uniformly per image (saturation and
     value kept);
-``"hue+invert"``
-    both, the rotation first;
+``"saturation"``
+    the saturation of every pixel scaled by one factor drawn uniformly in [0, 1] per
+    image (hue and value kept): from grey to the image's own colours;
+``"hue+invert"``, ``"hue+saturation+invert"``, ...
+    several, joined by ``+`` in that order (:data:`TRANSFORMS`) and applied in it;
 ``"none"``
     the images as they are.
 
@@ -46,6 +49,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,10 +58,14 @@ import numpy as np
 from causalkit.errors import CausalKitError
 from causalkit.interventions import Batch, Do, PerBatch
 
-__all__ = ["PALETTES", "TARGETS", "widen_palette", "check_palette", "shift_colours",
+__all__ = ["PALETTES", "TRANSFORMS", "TARGETS", "widen_palette", "check_palette", "shift_colours",
            "palette_interventions"]
 
-PALETTES = ("none", "invert", "hue", "hue+invert")
+#: the colour transforms, in the order in which a palette names and applies them
+TRANSFORMS = ("hue", "saturation", "invert")
+PALETTES = ("none", *("+".join(t for t, on in zip(TRANSFORMS, bits, strict=True) if on)
+                      for bits in itertools.product((0, 1), repeat=len(TRANSFORMS))
+                      if any(bits)))
 TARGETS = ("image", "mechanisms")
 #: the mechanisms whose values a ``"mechanisms"`` shift changes
 SHIFTED = ("texture", "background")
@@ -73,23 +81,29 @@ def check_palette(mode: str, target: str = "image") -> None:
                              f"{list(TARGETS)}")
 
 
-def _draws(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per image: a hue rotation in turns, and whether to invert."""
-    return rng.random(n), rng.random(n) < 0.5
+def _draws(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Per image: a hue rotation in turns, whether to invert, a saturation factor (drawn
+    in this order, whatever the palette uses)."""
+    turns, flips = rng.random(n), rng.random(n) < 0.5
+    return {"hue": turns, "invert": flips, "saturation": rng.random(n)}
 
 
-def _rotate_hue01(x: np.ndarray, turns: np.ndarray) -> np.ndarray:
-    """Float ``(N, H, W, 3)`` images in [0, 1], each image's hue rotated by its turns."""
+def _hsv01(x: np.ndarray, parts: list[str], draws: dict[str, np.ndarray]) -> np.ndarray:
+    """Float ``(N, H, W, 3)`` images in [0, 1] with each image's hue rotated and/or
+    saturation scaled by its draws."""
     from skimage.color import hsv2rgb, rgb2hsv
 
     hsv = rgb2hsv(x)
-    hsv[..., 0] = (hsv[..., 0] + turns[:, None, None]) % 1.0
+    if "hue" in parts:
+        hsv[..., 0] = (hsv[..., 0] + draws["hue"][:, None, None]) % 1.0
+    if "saturation" in parts:
+        hsv[..., 1] *= draws["saturation"][:, None, None]
     return hsv2rgb(hsv)
 
 
-def _rotate_hue(x: np.ndarray, turns: np.ndarray) -> np.ndarray:
-    rotated = _rotate_hue01(x.transpose(0, 2, 3, 1).astype(np.float64) / 255.0, turns)
-    return np.clip(np.rint(rotated * 255.0), 0, 255).astype(np.uint8).transpose(0, 3, 1, 2)
+def _hsv_uint8(x: np.ndarray, parts: list[str], draws: dict[str, np.ndarray]) -> np.ndarray:
+    shifted = _hsv01(x.transpose(0, 2, 3, 1).astype(np.float64) / 255.0, parts, draws)
+    return np.clip(np.rint(shifted * 255.0), 0, 255).astype(np.uint8).transpose(0, 3, 1, 2)
 
 
 def widen_palette(images: np.ndarray, mode: str, *, seed: int,
@@ -106,14 +120,14 @@ def widen_palette(images: np.ndarray, mode: str, *, seed: int,
     if mode == "none":
         return images
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x9A1E77E]))
-    turns, flips = _draws(rng, len(images))
+    draws, parts = _draws(rng, len(images)), mode.split("+")
     out = np.empty_like(images)
     for i in range(0, len(images), chunk):
-        part = images[i:i + chunk]
-        if "hue" in mode:
-            part = _rotate_hue(part, turns[i:i + chunk])
-        if "invert" in mode:
-            part = np.where(flips[i:i + chunk, None, None, None], 255 - part, part)
+        part, own = images[i:i + chunk], {k: v[i:i + chunk] for k, v in draws.items()}
+        if "hue" in parts or "saturation" in parts:
+            part = _hsv_uint8(part, parts, own)
+        if "invert" in parts:
+            part = np.where(own["invert"][:, None, None, None], 255 - part, part)
         out[i:i + chunk] = part
     return out
 
@@ -128,12 +142,12 @@ def shift_colours(x: Any, mode: str, rng: np.random.Generator) -> Any:
         return x
     if x.ndim != 4 or x.shape[1] != 3:
         raise CausalKitError(f"a colour shift takes RGB images (N, 3, H, W), got {tuple(x.shape)}")
-    turns, flips = _draws(rng, x.shape[0])
+    draws, parts = _draws(rng, x.shape[0]), mode.split("+")
     y = ((x.detach().float().cpu().numpy().transpose(0, 2, 3, 1) + 1.0) / 2.0).clip(0.0, 1.0)
-    if "hue" in mode:
-        y = _rotate_hue01(y.astype(np.float64), turns)
-    if "invert" in mode:
-        y = np.where(flips[:, None, None, None], 1.0 - y, y)
+    if "hue" in parts or "saturation" in parts:
+        y = _hsv01(y.astype(np.float64), parts, draws)
+    if "invert" in parts:
+        y = np.where(draws["invert"][:, None, None, None], 1.0 - y, y)
     out = torch.from_numpy(np.ascontiguousarray(y.transpose(0, 3, 1, 2) * 2.0 - 1.0))
     return out.to(dtype=x.dtype, device=x.device)
 

@@ -361,13 +361,26 @@ class CGNMnistConfig(ExperimentConfig):
         return {name: out[name] for name in FLAGS}
 
 
-def preset_config(variant: str, *, quick: bool = False, file: str | Path | None = None,
+def preset_config(variant: str | None = None, *, quick: bool = False,
+                  preset: str | None = None, file: str | Path | None = None,
                   **flags: Any) -> CGNMnistConfig:
-    """The ``<variant>-quick`` or ``<variant>-full`` preset under ``file`` and ``flags``."""
-    if variant not in VARIANTS:
-        raise CausalKitError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)}")
-    return CGNMnistConfig.resolve(f"{variant}-{'quick' if quick else 'full'}", file=file,
-                                  flags=flags)
+    """The preset ``preset`` (by default ``<variant>-quick`` or ``<variant>-full``) under
+    ``file`` and ``flags``. A named ``preset`` brings its own variant: ``variant``, if
+    given, must agree, and ``quick`` must be false."""
+    if preset is None:
+        variant = variant or "colored"
+        if variant not in VARIANTS:
+            raise CausalKitError(f"unknown variant {variant!r}; choose one of "
+                                 f"{sorted(VARIANTS)}")
+        preset = f"{variant}-{'quick' if quick else 'full'}"
+    elif quick:
+        raise CausalKitError(f"--quick picks the <variant>-quick preset; it does not combine "
+                             f"with the preset {preset!r}: drop one of them")
+    config = CGNMnistConfig.resolve(preset, file=file, flags=flags)
+    if variant is not None and config.data.variant != variant:
+        raise CausalKitError(f"the preset {preset!r} is for {config.data.variant} MNIST, not "
+                             f"--variant {variant}: drop --variant or pick another preset")
+    return config
 
 
 def config_of_record(record: dict[str, Any]) -> dict[str, Any]:
