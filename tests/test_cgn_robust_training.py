@@ -109,6 +109,7 @@ def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
     ({"shift": -2}, "shift"),
     ({"palette": "rainbow"}, "palette"),
     ({"palette": "hue", "palette_target": "pixels"}, "palette target"),
+    ({"contrast": 1.5}, "--contrast"),
 ])
 def test_pipeline_checks_its_settings_before_any_work(tmp_path, bad, match):
     from robust_training.experiments.cgn_mnist import preset_config, run_cgn_mnist

@@ -117,7 +117,7 @@ def test_mechanism_palette_shifts_digit_and_ground_independently():
     assert best.max() < 0.03
     seen = {k for k, e in err.items() if (e == best).any()}
     assert seen == set(pairs)
-    with pytest.raises(CausalKitError, match="already set by"):
+    with pytest.raises(CausalKitError, match="cannot transform the values"):
         palette_interventions(cgn, "hue", {"F": Do(torch.zeros(1, 3, 32, 32))})
 
 
@@ -142,3 +142,33 @@ def test_saturation_scales_each_image_by_one_factor():
     flips = (widen_palette(x, "invert", seed=2) != x).any(axis=(1, 2, 3))
     assert np.array_equal(both[flips], 255 - hs[flips])
     assert np.array_equal(both[~flips], hs[~flips])
+
+
+def test_contrast_scales_each_mask_by_one_draw():
+    """With flat f and b, a counterfactual is b + c m (f - b): c per image, in [low, 1]."""
+    import torch
+
+    from causalkit.interventions import Do, PerBatch
+    from generators.cgn import generate_counterfactuals
+    from generators.cgn.contrast import contrast_interventions
+    from generators.cgn.mnist import MnistCGN
+
+    cgn = MnistCGN(ngf=8, seed=0)
+    f, b = -0.8, 0.8
+    flat = {"F": Do(PerBatch(lambda bt: torch.full((bt.n, 3, 32, 32), f))),
+            "B": Do(PerBatch(lambda bt: torch.full((bt.n, 3, 32, 32), b)))}
+    kw = dict(per_noise=4, seed=3, progress=False)
+    plain = generate_counterfactuals(cgn, 64, interventions=flat, **kw)
+    low = generate_counterfactuals(cgn, 64, **kw,
+                                   interventions=contrast_interventions(cgn, 0.3, flat))
+    for name in ("shape", "texture", "background", "group"):
+        assert np.array_equal(getattr(plain, name), getattr(low, name))
+    depth = lambda s: b - (s.images.astype(np.float64) / 127.5 - 1.0)  # = m (b - f) c  # noqa: E731
+    d0, d1 = depth(plain), depth(low)
+    strong = d0 > 0.5  # pixels well inside the digit
+    c = np.array([np.median(d1[i][strong[i]] / d0[i][strong[i]]) for i in range(len(d0))])
+    assert c.min() >= 0.3 - 0.02 and c.max() <= 1.0 + 1e-6
+    assert c.min() < 0.45 and c.max() > 0.85  # the draws spread over [low, 1]
+    assert contrast_interventions(cgn, 1.0, flat) == flat
+    with pytest.raises(CausalKitError, match=r"\(0, 1\]"):
+        contrast_interventions(cgn, 0.0)

@@ -88,6 +88,9 @@ def cgn_mnist(
                                        "shift acts: 'image' (each composed counterfactual) "
                                        "or 'mechanisms' (the texture and background values, "
                                        "each with its own draw)."),
+    contrast: float = typer.Option(None, "--contrast", help="The lowest scale of each "
+                                   "counterfactual's mask, drawn uniformly in [contrast, 1] "
+                                   "(generators.cgn.contrast; 1 is none)."),
     cgn_iterations: int = typer.Option(None, "--cgn-iterations", min=1, help="CGN "
                                        "training iterations (full preset: 1,000; 3,000 "
                                        "for double-colored and Wildlife)."),
@@ -140,7 +143,7 @@ def cgn_mnist(
         irm_penalty=irm_penalty, model=model, cgn_aux_weight=aux_weight, rendering=rendering,
         classifier_protocol=classifier_protocol, precision=precision,
         backgrounds=backgrounds, masks=masks, palette=palette,
-        palette_target=palette_target, source=source,
+        palette_target=palette_target, contrast=contrast, source=source,
     ).items() if v is not None}
     if epochs is not None and steps is None:
         flags["steps"] = None  # --epochs replaces the preset's step budget

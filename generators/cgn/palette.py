@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from causalkit.errors import CausalKitError
-from causalkit.interventions import Batch, Do, PerBatch
+from generators.cgn.node_values import transformed
 
 __all__ = ["PALETTES", "TRANSFORMS", "TARGETS", "widen_palette", "check_palette", "shift_colours",
            "palette_interventions"]
@@ -157,10 +157,9 @@ def palette_interventions(cgn: Any, mode: str,
     """``interventions`` with the texture and background mechanisms' values shifted by
     ``mode``, each node by draws from its own stream (target ``"mechanisms"``).
 
-    A node that ``interventions`` leaves alone gets ``Do(PerBatch(...))`` of its own
-    mechanism's value (``batch.natural()``) shifted; a node already set by
-    ``Do(PerBatch(f))`` (e.g. real backgrounds) gets ``f``'s values shifted. Any other
-    intervention on those nodes is refused: a fixed value has no draw to vary.
+    What already sets a node (nothing, ``Do(PerBatch(f))`` such as real backgrounds, or
+    per-sample values) is kept and its values shifted
+    (:func:`generators.cgn.node_values.transformed`); any other intervention is refused.
     """
     from generators.cgn.protocol import mechanism_nodes_by_name
 
@@ -174,19 +173,6 @@ def palette_interventions(cgn: Any, mode: str,
         if node is None:
             raise CausalKitError(f"a mechanism palette shifts {list(SHIFTED)}; the CGN has no "
                                  f"mechanism named {name!r}")
-        spec = out.get(node)
-        if spec is None:
-            out[node] = Do(PerBatch(lambda b: shift_colours(b.natural(), mode, b.rng)))
-        elif isinstance(spec, Do) and isinstance(spec.value, PerBatch):
-            out[node] = Do(PerBatch(_shifted(spec.value, mode)))
-        else:
-            raise CausalKitError(f"cannot shift the colours of {name} node {node!r}: it is "
-                                 f"already set by {type(spec).__name__}; a mechanism palette "
-                                 "needs the node's own mechanism or a Do(PerBatch(...))")
+        out[node] = transformed(out.get(node),
+                                lambda v, rng: shift_colours(v, mode, rng), node=node)
     return out
-
-
-def _shifted(values: PerBatch, mode: str):
-    def shifted(batch: Batch) -> Any:
-        return shift_colours(values(batch), mode, batch.rng)
-    return shifted

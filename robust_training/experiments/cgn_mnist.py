@@ -43,6 +43,7 @@ from causalkit.errors import CausalKitError, DataError
 from causalkit.io import atomic_write_text, load_torch
 from causalkit.precision import bf16_is_native, check_precision
 from generators.base import default_device
+from generators.cgn.contrast import check_contrast, contrast_interventions
 from generators.cgn.counterfactuals import generate_counterfactuals
 from generators.cgn.mnist.abduction import BACKGROUNDS, MASKS, abduct_counterfactuals
 from generators.cgn.mnist.checkpoint import OFFICIAL_VARIANTS, load_generator, load_official
@@ -162,6 +163,9 @@ class CounterfactualSection(Section):
     #: counterfactuals.npz stays the CGN's own) or "mechanisms" (the texture and the
     #: background values, a draw each, before the composer; saved as generated)
     palette_target: str = "image"
+    #: the lowest scale of each counterfactual's mask, drawn uniformly in [contrast, 1]
+    #: independently of every label (:mod:`generators.cgn.contrast`); 1.0 is none
+    contrast: float = 1.0
 
     def validate(self) -> None:
         from generators.cgn.palette import check_palette
@@ -170,6 +174,10 @@ class CounterfactualSection(Section):
             check_palette(self.palette, self.palette_target)
         except CausalKitError as e:
             raise CausalKitError(f"{e} (--palette, --palette-target)") from None
+        try:
+            check_contrast(self.contrast)
+        except CausalKitError as e:
+            raise CausalKitError(f"{e} (counterfactuals.contrast, --contrast)") from None
         if self.noise not in COUNTERFACTUALS:
             raise CausalKitError(f"unknown counterfactual noise {self.noise!r} "
                                  f"(--counterfactuals); choose one of {list(COUNTERFACTUALS)}")
@@ -260,7 +268,7 @@ FLAGS = {
     "counterfactuals": "counterfactuals.noise", "n_generated": "counterfactuals.n_generated",
     "per_noise": "counterfactuals.per_noise", "backgrounds": "counterfactuals.backgrounds",
     "masks": "counterfactuals.masks", "palette": "counterfactuals.palette",
-    "palette_target": "counterfactuals.palette_target",
+    "palette_target": "counterfactuals.palette_target", "contrast": "counterfactuals.contrast",
     "methods": "classifier.methods", "model": "classifier.model",
     "epochs": "classifier.epochs", "steps": "classifier.steps", "lr": "classifier.lr",
     "batch_size": "classifier.batch_size", "optimizer": "classifier.optimizer",
@@ -509,13 +517,16 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
         cf = (abduct_counterfactuals(cgn, encoder, x_src, y_src, per_image=per,
                                      seed=cf_seed, backgrounds=cfs.backgrounds,
                                      masks=cfs.masks, palette=mech_palette,
+                                     contrast=cfs.contrast,
                                      progress=progress) if need_cf else None)
     else:
         gan = (generate_counterfactuals(cgn, cfs.n_generated, per_noise=1, randomise=(),
                                         seed=gan_seed, progress=progress)
                if need_gan else None)
         cf = (generate_counterfactuals(cgn, cfs.n_generated, per_noise=cfs.per_noise,
-                                       interventions=palette_interventions(cgn, mech_palette),
+                                       interventions=contrast_interventions(
+                                           cgn, cfs.contrast,
+                                           palette_interventions(cgn, mech_palette)),
                                        seed=cf_seed, progress=progress)
               if need_cf else None)
     noise = "abducted" if encoder is not None else "prior"

@@ -32,6 +32,7 @@ import torch
 
 from causalkit.errors import CausalKitError
 from causalkit.interventions import Do
+from generators.cgn.contrast import check_contrast, contrast_interventions
 from generators.cgn.counterfactuals import (
     Abduction,
     CounterfactualSet,
@@ -180,7 +181,7 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
                            labels: Any, *, per_image: int = 1,
                            randomise: tuple[str, ...] | list[str] = ("texture", "background"),
                            seed: int = 0, chunk: int = 1000, backgrounds: str = "generated",
-                           masks: str = "cgn", palette: str = "none",
+                           masks: str = "cgn", palette: str = "none", contrast: float = 1.0,
                            progress: bool = True) -> CounterfactualSet:
     """Counterfactuals of real images: :func:`abduct`, :func:`abduction_interventions`,
     then :func:`~generators.cgn.counterfactuals.abducted_counterfactuals`.
@@ -203,19 +204,24 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
     palette : str
         A colour shift of the texture and background mechanisms, each with its own draw
         (:func:`generators.cgn.palette.palette_interventions`); ``meta`` records it.
+    contrast : float
+        The lowest scale of the mask (:func:`generators.cgn.contrast.contrast_interventions`;
+        1 is none); ``meta`` records it.
     """
     _images(images, labels)
     if per_image < 1 or chunk < 1:
         raise CausalKitError(f"per_image and chunk must be >= 1, got {per_image}, {chunk}")
     check_options(backgrounds=backgrounds, masks=masks, randomise=randomise)
     check_palette(palette)
+    check_contrast(contrast)
     redraw(cgn, randomise)  # unknown mechanism names fail before the encoder runs
     abduction = abduct(cgn, encoder, images, labels, chunk=chunk)
     do = abduction_interventions(cgn, images, abduction, backgrounds=backgrounds, masks=masks,
                                  randomise=randomise, chunk=chunk)
-    do = palette_interventions(cgn, palette, do)
+    do = contrast_interventions(cgn, contrast, palette_interventions(cgn, palette, do))
     meta = {"backgrounds": backgrounds, "masks": masks,
-            **({"palette": palette} if palette != "none" else {})}
+            **({"palette": palette} if palette != "none" else {}),
+            **({"contrast": contrast} if contrast != 1.0 else {})}
     return abducted_counterfactuals(cgn, abduction, per_image=per_image, randomise=randomise,
                                     interventions=do, seed=seed, chunk=chunk, progress=progress,
                                     meta=meta)
