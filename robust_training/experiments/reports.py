@@ -383,8 +383,11 @@ def _texture_ood(runs: list[dict[str, Any]], method: str = "cgn") -> list[str]:
     for r in runs:
         for name, acc in r["results"].get(method, {}).get("ood_textures", {}).items():
             by_set[name][_seed(r)] = 100 * acc
-    return [f"{name} " + Summary(method, tuple(sorted(v)), tuple(v[k] for k in sorted(v)))
-            .text(" %") for name, v in by_set.items()]
+    from causalkit.datasets.texture_sets import VALIDATION_SETS
+
+    return [f"{name}{' (validation)' if name in VALIDATION_SETS else ''} "
+            + Summary(method, tuple(sorted(v)), tuple(v[k] for k in sorted(v))).text(" %")
+            for name, v in by_set.items()]
 
 
 def readme_results() -> str:
