@@ -69,6 +69,26 @@ def test_procedural_set(tmp_path):
         check_texture_spec("noise")
 
 
+def _flat_pair(transform, f, b):
+    """Counterfactuals of a small random CGN with flat texture ``f`` and ground ``b``,
+    without and with the interventions ``transform(cgn, flat)``; labels must agree."""
+    import torch
+
+    from causalkit.interventions import Do, PerBatch
+    from generators.cgn import generate_counterfactuals
+    from generators.cgn.mnist import MnistCGN
+
+    cgn = MnistCGN(ngf=8, seed=0)
+    flat = {"F": Do(PerBatch(lambda bt: torch.full((bt.n, 3, 32, 32), f))),
+            "B": Do(PerBatch(lambda bt: torch.full((bt.n, 3, 32, 32), b)))}
+    kw = dict(per_noise=4, seed=3, progress=False)
+    plain = generate_counterfactuals(cgn, 64, interventions=flat, **kw)
+    other = generate_counterfactuals(cgn, 64, interventions=transform(cgn, flat), **kw)
+    for name in ("shape", "texture", "background", "group"):
+        assert np.array_equal(getattr(plain, name), getattr(other, name))
+    return cgn, flat, plain, other
+
+
 def test_shift_colours_on_mechanism_values():
     import torch
 
@@ -94,20 +114,11 @@ def test_mechanism_palette_shifts_digit_and_ground_independently():
     all four sign pairs occur, which a shift of the composed image cannot give."""
     import torch
 
-    from causalkit.interventions import Do, PerBatch
-    from generators.cgn import generate_counterfactuals
-    from generators.cgn.mnist import MnistCGN
+    from causalkit.interventions import Do
 
-    cgn = MnistCGN(ngf=8, seed=0)
     f, b = -0.25, 0.5
-    flat = {"F": Do(PerBatch(lambda bt: torch.full((bt.n, 3, 32, 32), f))),
-            "B": Do(PerBatch(lambda bt: torch.full((bt.n, 3, 32, 32), b)))}
-    kw = dict(per_noise=4, seed=3, progress=False)
-    plain = generate_counterfactuals(cgn, 64, interventions=flat, **kw)
-    shifted = generate_counterfactuals(cgn, 64, **kw, interventions=palette_interventions(
-        cgn, "invert", flat))
-    for name in ("shape", "texture", "background", "group"):
-        assert np.array_equal(getattr(plain, name), getattr(shifted, name))
+    cgn, flat, plain, shifted = _flat_pair(
+        lambda cgn, flat: palette_interventions(cgn, "invert", flat), f, b)
     x = plain.images.astype(np.float64) / 127.5 - 1.0
     m = (b - x) / (b - f)  # the mask, from the unshifted image
     pairs = {(sf, sb): m * sf * f + (1 - m) * sb * b for sf in (1, -1) for sb in (1, -1)}
@@ -146,23 +157,12 @@ def test_saturation_scales_each_image_by_one_factor():
 
 def test_contrast_scales_each_mask_by_one_draw():
     """With flat f and b, a counterfactual is b + c m (f - b): c per image, in [low, 1]."""
-    import torch
 
-    from causalkit.interventions import Do, PerBatch
-    from generators.cgn import generate_counterfactuals
     from generators.cgn.contrast import contrast_interventions
-    from generators.cgn.mnist import MnistCGN
 
-    cgn = MnistCGN(ngf=8, seed=0)
     f, b = -0.8, 0.8
-    flat = {"F": Do(PerBatch(lambda bt: torch.full((bt.n, 3, 32, 32), f))),
-            "B": Do(PerBatch(lambda bt: torch.full((bt.n, 3, 32, 32), b)))}
-    kw = dict(per_noise=4, seed=3, progress=False)
-    plain = generate_counterfactuals(cgn, 64, interventions=flat, **kw)
-    low = generate_counterfactuals(cgn, 64, **kw,
-                                   interventions=contrast_interventions(cgn, 0.3, flat))
-    for name in ("shape", "texture", "background", "group"):
-        assert np.array_equal(getattr(plain, name), getattr(low, name))
+    cgn, flat, plain, low = _flat_pair(
+        lambda cgn, flat: contrast_interventions(cgn, 0.3, flat), f, b)
     depth = lambda s: b - (s.images.astype(np.float64) / 127.5 - 1.0)  # = m (b - f) c  # noqa: E731
     d0, d1 = depth(plain), depth(low)
     strong = d0 > 0.5  # pixels well inside the digit
