@@ -440,3 +440,21 @@ def test_contrast_norm_ignores_brightness_offset_and_contrast():
     assert model(faint)["shape"].shape == (2, 10)
     with pytest.raises(CausalKitError, match="cnn-cn"):
         build_model("cnn-xx", ("shape",))
+
+
+def test_contrast_scales_the_abducted_masks_of_a_run(tmp_path):
+    from generators.cgn.counterfactuals import CounterfactualSet
+    from robust_training.experiments.cgn_mnist import preset_config, run_cgn_mnist
+
+    kw = dict(n_train=120, n_ood=40, cgn_iterations=2, cgn_batch=16, cgn_ngf=8,
+              n_generated=40, steps=3, methods=("cgn",), backgrounds="real", masks="colour")
+    sets = {}
+    for c in (1.0, 0.25):
+        rec = run_cgn_mnist(preset_config("colored", quick=True, contrast=c, **kw),
+                            tmp_path / str(c), progress=False)
+        assert rec["counterfactual_noise"] == "abducted"
+        sets[c] = CounterfactualSet.load(tmp_path / str(c) / "counterfactuals.npz")
+    assert sets[0.25].meta.get("contrast") == 0.25 and "contrast" not in sets[1.0].meta
+    for name in ("shape", "texture", "background", "group"):
+        assert np.array_equal(getattr(sets[1.0], name), getattr(sets[0.25], name))
+    assert not np.array_equal(sets[1.0].images, sets[0.25].images)
