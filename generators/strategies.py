@@ -265,13 +265,7 @@ def sample_latents(strategy: Strategy, n: int, z_dim: int, *,
     if not isinstance(strategy, LatentStrategy):
         raise CausalKitError(f"unknown strategy {strategy!r}; use LatentStrategy or "
                              "Observational")
-    if directions is None:
-        raise CausalKitError("an interventional strategy needs directions; compute them "
-                             "with generators.directions (or pass --directions FILE.npz)")
-    if directions.z_dim != z_dim:
-        raise CausalKitError(f"directions live in {directions.z_dim} dimensions but the "
-                             f"generator's z has {z_dim}; fit directions on this generator")
-    top = directions.top(strategy.components)
+    top = _check_directions(directions, z_dim).top(strategy.components)
     k, p = top.k, min(strategy.per_sample, top.k)
     u = torch.from_numpy(top.components)  # (k, d)
     r = torch.from_numpy(top.ranges(RANGE_FACTOR)) * strategy.scale  # (k,)
