@@ -82,8 +82,9 @@ def cgn_mnist(
                               "colours). Default: 'colour' for the full Wildlife preset "
                               "when it abducts, else 'cgn'."),
     palette: str = typer.Option(None, "--palette", help="A label-free colour shift of "
-                                "every counterfactual the classifiers train on: 'none', "
-                                "'invert', 'hue' or 'hue+invert' (generators.cgn.palette)."),
+                                "every counterfactual the classifiers train on: 'none', or "
+                                "'hue', 'saturation', 'invert' joined by '+' in that order, "
+                                "e.g. 'hue+invert' (generators.cgn.palette)."),
     palette_target: str = typer.Option(None, "--palette-target", help="Where the palette "
                                        "shift acts: 'image' (each composed counterfactual) "
                                        "or 'mechanisms' (the texture and background values, "

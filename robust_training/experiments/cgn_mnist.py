@@ -157,7 +157,7 @@ class CounterfactualSection(Section):
     #: noise) or "colour" (each pixel's colour posterior under the class's densities)
     masks: str = "cgn"
     #: a label-free colour shift of every counterfactual the classifier trains on
-    #: (:mod:`generators.cgn.palette`: "none", "invert", "hue", "hue+invert")
+    #: (:mod:`generators.cgn.palette`: "none", or "hue", "saturation", "invert" joined by "+")
     palette: str = "none"
     #: where it acts: "image" (each composed counterfactual, one draw; the saved
     #: counterfactuals.npz stays the CGN's own) or "mechanisms" (the texture and the
