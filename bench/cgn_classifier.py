@@ -51,8 +51,8 @@ def main() -> None:
     p.add_argument("--with-real", action="store_true",
                    help="train on the real training images too (the original+cgn method)")
     p.add_argument("--palette", default="none",
-                   help="none, or hue, saturation, invert joined by +: a label-free colour shift of "
-                        "every counterfactual (generators.cgn.palette)")
+                   help="none, or hue, saturation, invert joined by +: a label-free "
+                        "colour shift of every counterfactual (generators.cgn.palette)")
     p.add_argument("--textures", default="",
                    help="comma-separated texture sets to score besides the OOD split "
                         "(causalkit.datasets.texture_sets; choose settings on 'procedural')")
