@@ -10,15 +10,12 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from _benchmark_helpers import CodeClassifier, code_image, save
+from _process_helpers import kill_when
 from typer.testing import CliRunner
 
 from analysis.benchmarks import corruptions, imagenet_c, run_benchmark, shape_bias
@@ -122,18 +119,8 @@ def test_killed_evaluate_resumes_to_identical_bytes(tmp_path):
     killed = tmp_path / "killed"
     kill_at = random.Random(os.getpid()).randrange(5, 120)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "causalkit", *argv, "--out", str(killed)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(_partials(killed)) >= kill_at:
-                break
-            time.sleep(0.002)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_when([*argv, "--out", str(killed)], lambda: len(_partials(killed)) >= kill_at,
+              env=env, poll=0.002)
     assert not (killed / "evaluate.json").exists()
     done = len(_partials(killed))
     assert kill_at <= done < 150

@@ -75,34 +75,18 @@ def test_train_killed_at_a_random_step_resumes_to_identical_bytes(tmp_path):
     rerun the same command: model, checkpoint and log equal an uninterrupted run's."""
     import os
     import random
-    import signal
-    import subprocess
-    import sys
-    import time
 
+    from _process_helpers import kill_when, last_logged_step
     from typer.testing import CliRunner
 
     from causalkit.cli import app
-    from causalkit.logs import read_log
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "CAUSALKIT_DATA": str(tmp_path / "cache")}
     full, killed = tmp_path / "full", tmp_path / "killed"
     kill_at = random.Random(os.getpid()).randrange(7, 27)  # a step that is no checkpoint
-    proc = subprocess.Popen([sys.executable, "-m", "causalkit", *TRAIN, "--out",
-                             str(killed)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            steps = [r["step"] for r in read_log(killed / "log.jsonl")]
-            if steps and steps[-1] >= kill_at:
-                break
-            time.sleep(0.005)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_when([*TRAIN, "--out", str(killed)], lambda: last_logged_step(killed) >= kill_at,
+              env=env)
     assert not (killed / "model.pt").exists()
     with open(killed / "log.jsonl", "a") as fh:  # what a kill inside a write leaves
         fh.write('{"step": 9999, "lo')

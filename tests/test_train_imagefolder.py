@@ -14,15 +14,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _process_helpers import kill_when, last_logged_step
 from typer.testing import CliRunner
 
 from causalkit.cli import app
@@ -165,20 +164,7 @@ def test_cli_killed_at_a_random_step_resumes_to_identical_bytes(folder, tmp_path
             "5"]
     full, killed = tmp_path / "full", tmp_path / "killed"
     kill_at = random.Random(os.getpid()).choice([s for s in range(7, 21) if s % 5])
-    proc = subprocess.Popen([sys.executable, "-m", "causalkit",
-                             *_train(folder, killed, *argv)],
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            steps = [r["step"] for r in read_log(killed / "log.jsonl")]
-            if steps and steps[-1] >= kill_at:
-                break
-            time.sleep(0.005)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_when(_train(folder, killed, *argv), lambda: last_logged_step(killed) >= kill_at, env=ENV)
     assert not (killed / "model.pt").exists()
     resumed = runner.invoke(app, _train(folder, killed, *argv, "--num-workers", "1"))
     assert resumed.exit_code == 0, resumed.output
