@@ -68,6 +68,7 @@ from causalkit.precision import autocast, check_precision
 from causalkit.resume import check_run_folder
 from causalkit.workers import worker_share
 from generators.base import ConditionalGenerator, as_label_list
+from generators.cache import sha256_file
 from generators.directions import Directions, generator_digest
 from generators.images import to_uint8
 from generators.keyed import keyed_seed
@@ -366,14 +367,6 @@ def _write_shard(generator: ConditionalGenerator, sampler: InterventionSampler, 
     return len(rows)
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _assemble(out: Path, settings: dict[str, Any], layout: _Layout) -> dict[str, Any]:
     shards = []
 
@@ -392,7 +385,7 @@ def _assemble(out: Path, settings: dict[str, Any], layout: _Layout) -> dict[str,
                                      ";".join(f"{float(a):.6g}" for a in rec["amounts"][i])])
                 shards.append(dict(index=s, record=str(path.relative_to(out)),
                                    images=int(len(rec["files"])),
-                                   sha256=_file_sha256(path),
+                                   sha256=sha256_file(path),
                                    images_sha256=str(rec["images_sha256"])))
         text.flush()
         text.detach()

@@ -62,7 +62,6 @@ warning: random features only approximate VGG's statistics).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Sequence
@@ -73,6 +72,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from causalkit.errors import CausalKitError, DataError
+from generators.cache import sha256_file
 from generators.perceptual import RandomFeatures, gram, random_features
 
 __all__ = ["RandomFeatures", "random_features", "ResNetFeatures", "resnet_features",
@@ -249,19 +249,11 @@ def vgg19_transfer_features(weights: str | os.PathLike | None = None) -> Transfe
     from generators.perceptual import vgg_features
 
     net = vgg_features("vgg19", weights, layers=VGG19_STYLE_LAYERS)
-    digest = None if weights is None else _sha256(Path(weights))
+    digest = None if weights is None else sha256_file(weights)
     return TransferFeatures(net, content_layers=(VGG19_STYLE_LAYERS.index(VGG19_CONTENT_LAYER),),
                             style_layers=range(len(VGG19_STYLE_LAYERS)),
                             spec="vgg19" if weights is None else f"vgg19:{weights}",
                             digest=digest)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 24), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _WARNED: set[str] = set()
