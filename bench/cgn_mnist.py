@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> dict:
                  "n_train", "lambda_texture", "per_noise", "steps", "schedule", "shift",
                  "model", "cgn_aux_weight", "rendering", "classifier_protocol", "optimizer",
                  "lr", "batch_size", "precision", "backgrounds", "masks", "palette",
-                 "palette_target", "contrast"):
+                 "palette_target", "contrast", "random_texture", "random_background"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     if args.cgn_set:  # on top of the variant's preset overrides
@@ -178,7 +178,8 @@ def main() -> None:
                       ("classifier_protocol", str), ("optimizer", str), ("lr", float),
                       ("batch_size", int), ("precision", str),
                       ("backgrounds", str), ("masks", str), ("palette", str),
-                      ("palette_target", str), ("contrast", float)):
+                      ("palette_target", str), ("contrast", float),
+                      ("random_texture", float), ("random_background", float)):
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
     p.add_argument("--cgn-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a CGNTrainConfig field (repeatable), e.g. recon_pool=2")

@@ -110,6 +110,8 @@ def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
     ({"palette": "rainbow"}, "palette"),
     ({"palette": "hue", "palette_target": "pixels"}, "palette target"),
     ({"contrast": 1.5}, "--contrast"),
+    ({"random_background": 1.5}, "--random-background"),
+    ({"random_texture": -0.1}, "--random-texture"),
 ])
 def test_pipeline_checks_its_settings_before_any_work(tmp_path, bad, match):
     from robust_training.experiments.cgn_mnist import preset_config, run_cgn_mnist
@@ -440,6 +442,25 @@ def test_contrast_norm_ignores_brightness_offset_and_contrast():
     assert model(faint)["shape"].shape == (2, 10)
     with pytest.raises(CausalKitError, match="cnn-cn"):
         build_model("cnn-xx", ("shape",))
+
+
+def test_random_backgrounds_replace_a_fraction_of_a_runs_grounds(tmp_path):
+    from generators.cgn.counterfactuals import CounterfactualSet
+    from robust_training.experiments.cgn_mnist import preset_config, run_cgn_mnist
+
+    kw = dict(n_train=120, n_ood=40, cgn_iterations=2, cgn_batch=16, cgn_ngf=8,
+              n_generated=80, steps=3, methods=("cgn",), backgrounds="real", masks="colour")
+    sets = {}
+    for p in (0.0, 0.5):
+        run_cgn_mnist(preset_config("colored", quick=True, random_background=p, **kw),
+                      tmp_path / str(p), progress=False)
+        sets[p] = CounterfactualSet.load(tmp_path / str(p) / "counterfactuals.npz")
+    assert sets[0.5].meta.get("random_textures") == {"background": 0.5}
+    assert "random_textures" not in sets[0.0].meta
+    for name in ("shape", "texture", "background", "group"):
+        assert np.array_equal(getattr(sets[0.0], name), getattr(sets[0.5], name))
+    changed = (sets[0.0].images != sets[0.5].images).reshape(80, -1).any(1)
+    assert 0.25 < changed.mean() < 0.75  # about half the grounds, the rest as they were
 
 
 def test_contrast_scales_the_abducted_masks_of_a_run(tmp_path):

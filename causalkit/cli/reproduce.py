@@ -92,6 +92,13 @@ def cgn_mnist(
     contrast: float = typer.Option(None, "--contrast", help="The lowest scale of each "
                                    "counterfactual's mask, drawn uniformly in [contrast, 1] "
                                    "(generators.cgn.contrast; 1 is none)."),
+    random_texture: float = typer.Option(None, "--random-texture", help="The fraction of "
+                                         "counterfactuals whose digit texture is a "
+                                         "random-feature texture (generators.cgn."
+                                         "random_textures; 0 is none)."),
+    random_background: float = typer.Option(None, "--random-background", help="The "
+                                            "fraction of counterfactuals whose background "
+                                            "is a random-feature texture (0 is none)."),
     cgn_iterations: int = typer.Option(None, "--cgn-iterations", min=1, help="CGN "
                                        "training iterations (full preset: 1,000; 3,000 "
                                        "for double-colored and Wildlife)."),
@@ -144,7 +151,8 @@ def cgn_mnist(
         irm_penalty=irm_penalty, model=model, cgn_aux_weight=aux_weight, rendering=rendering,
         classifier_protocol=classifier_protocol, precision=precision,
         backgrounds=backgrounds, masks=masks, palette=palette,
-        palette_target=palette_target, contrast=contrast, source=source,
+        palette_target=palette_target, contrast=contrast, random_texture=random_texture,
+        random_background=random_background, source=source,
     ).items() if v is not None}
     if epochs is not None and steps is None:
         flags["steps"] = None  # --epochs replaces the preset's step budget

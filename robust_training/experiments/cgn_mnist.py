@@ -50,6 +50,7 @@ from generators.cgn.mnist.checkpoint import OFFICIAL_VARIANTS, load_generator, l
 from generators.cgn.mnist.encoder import load_encoder
 from generators.cgn.mnist.train import RECIPES, CGNTrainConfig, preset, train_cgn
 from generators.cgn.palette import palette_interventions, widen_palette
+from generators.cgn.random_textures import random_texture_interventions
 from generators.images import save_grid
 from robust_training.engine import accuracy, check_optimizer, check_options, train_classifier
 from robust_training.experiments.config import (
@@ -166,9 +167,21 @@ class CounterfactualSection(Section):
     #: the lowest scale of each counterfactual's mask, drawn uniformly in [contrast, 1]
     #: independently of every label (:mod:`generators.cgn.contrast`); 1.0 is none
     contrast: float = 1.0
+    #: the fraction of counterfactuals whose texture (background) mechanism value is
+    #: replaced by a random-feature texture, drawn independently of every label
+    #: (:mod:`generators.cgn.random_textures`); 0.0 is none
+    random_texture: float = 0.0
+    random_background: float = 0.0
+
+    @property
+    def random_textures(self) -> dict[str, float]:
+        """The replaced fractions by mechanism name, as
+        :func:`~generators.cgn.random_textures.random_texture_interventions` takes them."""
+        return {"texture": self.random_texture, "background": self.random_background}
 
     def validate(self) -> None:
         from generators.cgn.palette import check_palette
+        from generators.cgn.random_textures import check_random_textures
 
         try:
             check_palette(self.palette, self.palette_target)
@@ -178,6 +191,11 @@ class CounterfactualSection(Section):
             check_contrast(self.contrast)
         except CausalKitError as e:
             raise CausalKitError(f"{e} (counterfactuals.contrast, --contrast)") from None
+        try:
+            check_random_textures(self.random_textures)
+        except CausalKitError as e:
+            raise CausalKitError(f"{e} (counterfactuals.random_texture, random_background; "
+                                 "--random-texture, --random-background)") from None
         if self.noise not in COUNTERFACTUALS:
             raise CausalKitError(f"unknown counterfactual noise {self.noise!r} "
                                  f"(--counterfactuals); choose one of {list(COUNTERFACTUALS)}")
@@ -269,6 +287,8 @@ FLAGS = {
     "per_noise": "counterfactuals.per_noise", "backgrounds": "counterfactuals.backgrounds",
     "masks": "counterfactuals.masks", "palette": "counterfactuals.palette",
     "palette_target": "counterfactuals.palette_target", "contrast": "counterfactuals.contrast",
+    "random_texture": "counterfactuals.random_texture",
+    "random_background": "counterfactuals.random_background",
     "methods": "classifier.methods", "model": "classifier.model",
     "epochs": "classifier.epochs", "steps": "classifier.steps", "lr": "classifier.lr",
     "batch_size": "classifier.batch_size", "optimizer": "classifier.optimizer",
@@ -518,6 +538,7 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
                                      seed=cf_seed, backgrounds=cfs.backgrounds,
                                      masks=cfs.masks, palette=mech_palette,
                                      contrast=cfs.contrast,
+                                     random_textures=cfs.random_textures,
                                      progress=progress) if need_cf else None)
     else:
         gan = (generate_counterfactuals(cgn, cfs.n_generated, per_noise=1, randomise=(),
@@ -525,8 +546,9 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
                if need_gan else None)
         cf = (generate_counterfactuals(cgn, cfs.n_generated, per_noise=cfs.per_noise,
                                        interventions=contrast_interventions(
-                                           cgn, cfs.contrast,
-                                           palette_interventions(cgn, mech_palette)),
+                                           cgn, cfs.contrast, palette_interventions(
+                                               cgn, mech_palette, random_texture_interventions(
+                                                   cgn, cfs.random_textures))),
                                        seed=cf_seed, progress=progress)
               if need_cf else None)
     noise = "abducted" if encoder is not None else "prior"
