@@ -3,6 +3,7 @@ procedural validation texture set (causalkit.datasets.texture_sets)."""
 
 import numpy as np
 import pytest
+from _cgn_helpers import flat_pair
 
 from causalkit.datasets.texture_sets import (
     check_texture_spec,
@@ -69,26 +70,6 @@ def test_procedural_set(tmp_path):
         check_texture_spec("noise")
 
 
-def _flat_pair(transform, f, b):
-    """Counterfactuals of a small random CGN with flat texture ``f`` and ground ``b``,
-    without and with the interventions ``transform(cgn, flat)``; labels must agree."""
-    import torch
-
-    from causalkit.interventions import Do, PerBatch
-    from generators.cgn import generate_counterfactuals
-    from generators.cgn.mnist import MnistCGN
-
-    cgn = MnistCGN(ngf=8, seed=0)
-    flat = {"F": Do(PerBatch(lambda bt: torch.full((bt.n, 3, 32, 32), f))),
-            "B": Do(PerBatch(lambda bt: torch.full((bt.n, 3, 32, 32), b)))}
-    kw = dict(per_noise=4, seed=3, progress=False)
-    plain = generate_counterfactuals(cgn, 64, interventions=flat, **kw)
-    other = generate_counterfactuals(cgn, 64, interventions=transform(cgn, flat), **kw)
-    for name in ("shape", "texture", "background", "group"):
-        assert np.array_equal(getattr(plain, name), getattr(other, name))
-    return cgn, flat, plain, other
-
-
 def test_shift_colours_on_mechanism_values():
     import torch
 
@@ -117,7 +98,7 @@ def test_mechanism_palette_shifts_digit_and_ground_independently():
     from causalkit.interventions import Do
 
     f, b = -0.25, 0.5
-    cgn, flat, plain, shifted = _flat_pair(
+    cgn, flat, plain, shifted = flat_pair(
         lambda cgn, flat: palette_interventions(cgn, "invert", flat), f, b)
     x = plain.images.astype(np.float64) / 127.5 - 1.0
     m = (b - x) / (b - f)  # the mask, from the unshifted image
@@ -161,7 +142,7 @@ def test_contrast_scales_each_mask_by_one_draw():
     from generators.cgn.contrast import contrast_interventions
 
     f, b = -0.8, 0.8
-    cgn, flat, plain, low = _flat_pair(
+    cgn, flat, plain, low = flat_pair(
         lambda cgn, flat: contrast_interventions(cgn, 0.3, flat), f, b)
     depth = lambda s: b - (s.images.astype(np.float64) / 127.5 - 1.0)  # = m (b - f) c  # noqa: E731
     d0, d1 = depth(plain), depth(low)
