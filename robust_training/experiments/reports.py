@@ -395,7 +395,8 @@ def readme_results() -> str:
     rows = [r for r in (_cgn_row("colored", "colored MNIST"),
                         _cgn_row("double-colored", "double-colored MNIST"),
                         _cgn_row("wildlife", "Wildlife MNIST"),
-                        _cgn_row("wildlife", "Wildlife MNIST, colour shift for unseen textures",
+                        _cgn_row("wildlife", "Wildlife MNIST, colour shift and random-feature "
+                                 "textures for unseen textures",
                                  preset="wildlife-texture-ood")) if r]
     speed = speed_pairs()
     cgn, clf = speed.get("cgn wildlife", {}), speed.get("classifier cnn", {})
