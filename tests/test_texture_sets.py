@@ -52,6 +52,25 @@ def test_one_role_keeps_the_training_textures_of_the_other(tmp_path, training):
                                   load_texture_folder(training / "object"))
 
 
+def test_a_set_is_written_once_whatever_the_training_files_are(tmp_path, training):
+    """A second call (a parallel run, say) finds the set whole and leaves it in place,
+    also when the copied training textures are JPEGs, as the shipped ones are."""
+    from PIL import Image
+
+    jpegs = tmp_path / "jpeg_textures"
+    for role in ("object", "background"):
+        (jpegs / role).mkdir(parents=True)
+        for f in sorted((training / role).glob("*.png")):
+            Image.open(f).convert("RGB").save(jpegs / role / (f.stem + ".jpg"))
+    first = texture_set_folder("photos:background", training=jpegs, root=tmp_path / "sets")
+    stamp = {f: f.stat().st_mtime_ns for f in first.rglob("*")}
+    again = texture_set_folder("photos:background", training=jpegs, root=tmp_path / "sets")
+    assert again == first
+    assert {f: f.stat().st_mtime_ns for f in again.rglob("*")} == stamp
+    assert len(list((again / "object").glob("*.jpg"))) == 10
+    assert not list((tmp_path / "sets").glob(".*tmp*"))
+
+
 def test_the_same_digits_render_with_the_new_textures(tmp_path, monkeypatch, training):
     monkeypatch.setenv("CAUSALKIT_DATA", str(tmp_path / "data"))
     folder = texture_set_folder("photos", root=tmp_path)

@@ -136,6 +136,13 @@ def _crop(image: np.ndarray, top: float, left: float, side: float) -> np.ndarray
     return image[y:y + s, x:x + s]
 
 
+_DONE = ".complete"  # written last, so a folder that has it was written whole
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / _DONE).is_file()
+
+
 def texture_set_folder(spec: str, *, training: str | os.PathLike | None = None,
                        root: str | os.PathLike | None = None) -> Path:
     """The folder (``object/``, ``background/``) of texture set ``spec``, written once.
@@ -155,7 +162,7 @@ def texture_set_folder(spec: str, *, training: str | os.PathLike | None = None,
     tag = spec.replace(":", "-") + ("" if len(roles) == 2 else
                                     "-" + Path(training).expanduser().resolve().name)
     out = base / tag
-    if all((out / r).is_dir() and len(list((out / r).glob("*.png"))) == 10 for r in _ROLES):
+    if _complete(out):
         return out
     tmp = base / f".{tag}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -177,6 +184,11 @@ def texture_set_folder(spec: str, *, training: str | os.PathLike | None = None,
             for f in sorted(src.iterdir()):
                 if f.name[:1].isdigit():
                     shutil.copy(f, tmp / role / f.name)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    (tmp / _DONE).touch()
+    if out.exists() and not _complete(out):
+        shutil.rmtree(out, ignore_errors=True)
+    try:
+        tmp.rename(out)
+    except OSError:  # another process wrote the same set first: keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
