@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> dict:
                  "n_train", "lambda_texture", "per_noise", "steps", "schedule", "shift",
                  "model", "cgn_aux_weight", "rendering", "classifier_protocol", "optimizer",
                  "lr", "batch_size", "precision", "backgrounds", "masks", "palette",
-                 "palette_target", "contrast", "random_texture", "random_background"):
+                 "palette_target", "contrast", "random_texture", "random_background",
+                 "random_family"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     if args.cgn_set:  # on top of the variant's preset overrides
@@ -179,7 +180,8 @@ def main() -> None:
                       ("batch_size", int), ("precision", str),
                       ("backgrounds", str), ("masks", str), ("palette", str),
                       ("palette_target", str), ("contrast", float),
-                      ("random_texture", float), ("random_background", float)):
+                      ("random_texture", float), ("random_background", float),
+                      ("random_family", str)):
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
     p.add_argument("--cgn-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a CGNTrainConfig field (repeatable), e.g. recon_pool=2")

@@ -56,14 +56,20 @@ def test_palette_target_is_checked_before_any_work(tmp_path):
 
 def test_random_texture_fractions_reach_the_config_and_are_checked(tmp_path):
     res = runner.invoke(app, ["reproduce", "cgn-mnist", "--quick", "--random-background",
-                              "0.5", "--random-texture", "0.25", "--print-config"])
+                              "0.5", "--random-texture", "0.25", "--random-family",
+                              "dead-leaves", "--print-config"])
     assert res.exit_code == 0, res.output
     assert "random_background: 0.5" in res.output and "random_texture: 0.25" in res.output
+    assert "random_family: dead-leaves" in res.output
     out = tmp_path / "run"
     res = runner.invoke(app, ["reproduce", "cgn-mnist", "--quick", "--random-background",
                               "2", "--out", str(out)])
     assert res.exit_code == 2 and "must lie in [0, 1]" in res.output
     assert "--random-background" in res.output and not out.exists()
+    res = runner.invoke(app, ["reproduce", "cgn-mnist", "--quick", "--random-background",
+                              "0.5", "--random-family", "clouds", "--out", str(out)])
+    assert res.exit_code == 2 and "unknown random-texture family 'clouds'" in res.output
+    assert "--random-family" in res.output and not out.exists()
 
 
 def test_config_names_a_preset_with_its_own_variant(tmp_path):

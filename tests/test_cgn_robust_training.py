@@ -112,6 +112,7 @@ def test_pipeline_rejects_a_negative_irm_penalty(tmp_path):
     ({"contrast": 1.5}, "--contrast"),
     ({"random_background": 1.5}, "--random-background"),
     ({"random_texture": -0.1}, "--random-texture"),
+    ({"random_texture": 0.5, "random_family": "clouds"}, "--random-family"),
 ])
 def test_pipeline_checks_its_settings_before_any_work(tmp_path, bad, match):
     from robust_training.experiments.cgn_mnist import preset_config, run_cgn_mnist
@@ -451,16 +452,22 @@ def test_random_backgrounds_replace_a_fraction_of_a_runs_grounds(tmp_path):
     kw = dict(n_train=120, n_ood=40, cgn_iterations=2, cgn_batch=16, cgn_ngf=8,
               n_generated=80, steps=3, methods=("cgn",), backgrounds="real", masks="colour")
     sets = {}
-    for p in (0.0, 0.5):
-        run_cgn_mnist(preset_config("colored", quick=True, random_background=p, **kw),
-                      tmp_path / str(p), progress=False)
-        sets[p] = CounterfactualSet.load(tmp_path / str(p) / "counterfactuals.npz")
-    assert sets[0.5].meta.get("random_textures") == {"background": 0.5}
-    assert "random_textures" not in sets[0.0].meta
-    for name in ("shape", "texture", "background", "group"):
-        assert np.array_equal(getattr(sets[0.0], name), getattr(sets[0.5], name))
-    changed = (sets[0.0].images != sets[0.5].images).reshape(80, -1).any(1)
-    assert 0.25 < changed.mean() < 0.75  # about half the grounds, the rest as they were
+    for p, family in ((0.0, "features"), (0.5, "features"), (0.5, "dead-leaves")):
+        run_cgn_mnist(preset_config("colored", quick=True, random_background=p,
+                                    random_family=family, **kw),
+                      tmp_path / f"{p}{family}", progress=False)
+        sets[p, family] = CounterfactualSet.load(tmp_path / f"{p}{family}" / "counterfactuals.npz")
+    none, features, leaves = sets.values()
+    assert features.meta.get("random_textures") == {"background": 0.5}
+    assert "random_family" not in features.meta
+    assert leaves.meta.get("random_family") == "dead-leaves"
+    assert "random_textures" not in none.meta
+    for s in (features, leaves):
+        for name in ("shape", "texture", "background", "group"):
+            assert np.array_equal(getattr(none, name), getattr(s, name))
+        changed = (none.images != s.images).reshape(80, -1).any(1)
+        assert 0.25 < changed.mean() < 0.75  # about half the grounds, the rest as they were
+    assert not np.array_equal(features.images, leaves.images)
 
 
 def test_contrast_scales_the_abducted_masks_of_a_run(tmp_path):

@@ -99,6 +99,10 @@ def cgn_mnist(
     random_background: float = typer.Option(None, "--random-background", help="The "
                                             "fraction of counterfactuals whose background "
                                             "is a random-feature texture (0 is none)."),
+    random_family: str = typer.Option(None, "--random-family", help="Which random textures "
+                                      "replace them: 'features' (noise through a random "
+                                      "network) or 'dead-leaves' (occluding discs and "
+                                      "squares)."),
     cgn_iterations: int = typer.Option(None, "--cgn-iterations", min=1, help="CGN "
                                        "training iterations (full preset: 1,000; 3,000 "
                                        "for double-colored and Wildlife)."),
@@ -152,7 +156,7 @@ def cgn_mnist(
         classifier_protocol=classifier_protocol, precision=precision,
         backgrounds=backgrounds, masks=masks, palette=palette,
         palette_target=palette_target, contrast=contrast, random_texture=random_texture,
-        random_background=random_background, source=source,
+        random_background=random_background, random_family=random_family, source=source,
     ).items() if v is not None}
     if epochs is not None and steps is None:
         flags["steps"] = None  # --epochs replaces the preset's step budget

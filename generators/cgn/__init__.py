@@ -16,11 +16,15 @@ the networks themselves live in sub-packages, one per data set:
   (:class:`~generators.cgn.counterfactuals.CounterfactualSet`), every change a
   ``Do`` or ``Draw`` on the graph's nodes: a redrawn label is ``Draw`` on its label node,
   an abducted or real value is ``Do`` on the mechanism node;
+* :mod:`.node_values` -- interventions that transform the value a mechanism node
+  would otherwise hold; on it, the label-free nuisances: :mod:`.random_textures`
+  (texture and background values from outside every training texture),
+  :mod:`.palette` (colour shifts), :mod:`.contrast` (a weaker mask), stacked in one
+  order by :class:`~generators.cgn.nuisances.MechanismNuisances` (:mod:`.nuisances`);
 * :mod:`.mnist` -- the MNIST CGN (model, encoder, training, official weights, colour
-  masks, real backgrounds, abduction from images, evaluation).
-
-An ImageNet CGN (BigGAN mechanisms, U^2-Net masks) would be a sibling of :mod:`.mnist`
-implementing the same protocol.
+  masks, real backgrounds, abduction from images, evaluation);
+* :mod:`.imagenet` -- the ImageNet CGN (BigGAN-deep mechanisms, U^2-Net masks), a
+  sibling of :mod:`.mnist` implementing the same protocol.
 """
 
 from generators.cgn.composer import compose

@@ -43,14 +43,14 @@ from causalkit.errors import CausalKitError, DataError
 from causalkit.io import atomic_write_text, load_torch
 from causalkit.precision import bf16_is_native, check_precision
 from generators.base import default_device
-from generators.cgn.contrast import check_contrast, contrast_interventions
+from generators.cgn.contrast import check_contrast
 from generators.cgn.counterfactuals import generate_counterfactuals
 from generators.cgn.mnist.abduction import BACKGROUNDS, MASKS, abduct_counterfactuals
 from generators.cgn.mnist.checkpoint import OFFICIAL_VARIANTS, load_generator, load_official
 from generators.cgn.mnist.encoder import load_encoder
 from generators.cgn.mnist.train import RECIPES, CGNTrainConfig, preset, train_cgn
-from generators.cgn.palette import palette_interventions, widen_palette
-from generators.cgn.random_textures import random_texture_interventions
+from generators.cgn.nuisances import MechanismNuisances
+from generators.cgn.palette import widen_palette
 from generators.images import save_grid
 from robust_training.engine import accuracy, check_optimizer, check_options, train_classifier
 from robust_training.experiments.config import (
@@ -172,12 +172,24 @@ class CounterfactualSection(Section):
     #: (:mod:`generators.cgn.random_textures`); 0.0 is none
     random_texture: float = 0.0
     random_background: float = 0.0
+    #: which random textures: "features" (noise through a random network) or
+    #: "dead-leaves" (occluding discs and squares), see generators.cgn.random_textures
+    random_family: str = "features"
 
     @property
     def random_textures(self) -> dict[str, float]:
         """The replaced fractions by mechanism name, as
         :func:`~generators.cgn.random_textures.random_texture_interventions` takes them."""
         return {"texture": self.random_texture, "background": self.random_background}
+
+    @property
+    def mechanism_nuisances(self) -> MechanismNuisances:
+        """The label-free interventions made while generating: all of them but a palette
+        on the image, which the classifiers apply."""
+        return MechanismNuisances(
+            palette=self.palette if self.palette_target == "mechanisms" else "none",
+            contrast=self.contrast, random_textures=self.random_textures,
+            random_family=self.random_family)
 
     def validate(self) -> None:
         from generators.cgn.palette import check_palette
@@ -192,10 +204,11 @@ class CounterfactualSection(Section):
         except CausalKitError as e:
             raise CausalKitError(f"{e} (counterfactuals.contrast, --contrast)") from None
         try:
-            check_random_textures(self.random_textures)
+            check_random_textures(self.random_textures, self.random_family)
         except CausalKitError as e:
-            raise CausalKitError(f"{e} (counterfactuals.random_texture, random_background; "
-                                 "--random-texture, --random-background)") from None
+            raise CausalKitError(f"{e} (counterfactuals.random_texture, random_background, "
+                                 "random_family; --random-texture, --random-background, "
+                                 "--random-family)") from None
         if self.noise not in COUNTERFACTUALS:
             raise CausalKitError(f"unknown counterfactual noise {self.noise!r} "
                                  f"(--counterfactuals); choose one of {list(COUNTERFACTUALS)}")
@@ -289,6 +302,7 @@ FLAGS = {
     "palette_target": "counterfactuals.palette_target", "contrast": "counterfactuals.contrast",
     "random_texture": "counterfactuals.random_texture",
     "random_background": "counterfactuals.random_background",
+    "random_family": "counterfactuals.random_family",
     "methods": "classifier.methods", "model": "classifier.model",
     "epochs": "classifier.epochs", "steps": "classifier.steps", "lr": "classifier.lr",
     "batch_size": "classifier.batch_size", "optimizer": "classifier.optimizer",
@@ -523,8 +537,6 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
     need_cf = any(m in clf.methods for m in ("original+cgn", "cgn"))
     gan_seed = seed + SEED_OFFSETS["gan_samples"]
     cf_seed = seed + SEED_OFFSETS["counterfactuals"]
-    # a palette on the mechanisms is part of generation; on the image, of the classifiers
-    mech_palette = cfs.palette if cfs.palette_target == "mechanisms" else "none"
     if encoder is not None:
         # every real image once (repeated when more are asked for than exist)
         n_src = min(len(train), cfs.n_generated)
@@ -536,19 +548,15 @@ def run_cgn_mnist(config: CGNMnistConfig, out: str | os.PathLike, *,
                                       seed=gan_seed, progress=progress) if need_gan else None)
         cf = (abduct_counterfactuals(cgn, encoder, x_src, y_src, per_image=per,
                                      seed=cf_seed, backgrounds=cfs.backgrounds,
-                                     masks=cfs.masks, palette=mech_palette,
-                                     contrast=cfs.contrast,
-                                     random_textures=cfs.random_textures,
+                                     masks=cfs.masks, nuisances=cfs.mechanism_nuisances,
                                      progress=progress) if need_cf else None)
     else:
         gan = (generate_counterfactuals(cgn, cfs.n_generated, per_noise=1, randomise=(),
                                         seed=gan_seed, progress=progress)
                if need_gan else None)
         cf = (generate_counterfactuals(cgn, cfs.n_generated, per_noise=cfs.per_noise,
-                                       interventions=contrast_interventions(
-                                           cgn, cfs.contrast, palette_interventions(
-                                               cgn, mech_palette, random_texture_interventions(
-                                                   cgn, cfs.random_textures))),
+                                       interventions=cfs.mechanism_nuisances.interventions(
+                                           cgn),
                                        seed=cf_seed, progress=progress)
               if need_cf else None)
     noise = "abducted" if encoder is not None else "prior"

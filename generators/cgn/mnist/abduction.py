@@ -25,7 +25,6 @@ Pearl's three steps for an observed image ``x`` of class ``y``:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,6 @@ import torch
 
 from causalkit.errors import CausalKitError
 from causalkit.interventions import Do
-from generators.cgn.contrast import check_contrast, contrast_interventions
 from generators.cgn.counterfactuals import (
     Abduction,
     CounterfactualSet,
@@ -44,8 +42,7 @@ from generators.cgn.mnist.colour import colour_masks
 from generators.cgn.mnist.encoder import MnistCGNEncoder
 from generators.cgn.mnist.model import NODES, MnistCGN
 from generators.cgn.mnist.real_backgrounds import RealBackgrounds
-from generators.cgn.palette import check_palette, palette_interventions
-from generators.cgn.random_textures import check_random_textures, random_texture_interventions
+from generators.cgn.nuisances import MechanismNuisances
 from generators.cgn.scm import cgn_scm
 from generators.images import to_float
 
@@ -183,8 +180,7 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
                            labels: Any, *, per_image: int = 1,
                            randomise: tuple[str, ...] | list[str] = ("texture", "background"),
                            seed: int = 0, chunk: int = 1000, backgrounds: str = "generated",
-                           masks: str = "cgn", palette: str = "none", contrast: float = 1.0,
-                           random_textures: Mapping[str, float] | None = None,
+                           masks: str = "cgn", nuisances: MechanismNuisances | None = None,
                            progress: bool = True) -> CounterfactualSet:
     """Counterfactuals of real images: :func:`abduct`, :func:`abduction_interventions`,
     then :func:`~generators.cgn.counterfactuals.abducted_counterfactuals`.
@@ -204,36 +200,22 @@ def abduct_counterfactuals(cgn: MnistCGN, encoder: MnistCGNEncoder, images: Any,
         noise (texture and background noise, the texture shifts) is drawn from ``seed``.
     backgrounds, masks : str
         As in :func:`abduction_interventions`; the set's ``meta`` records both.
-    palette : str
-        A colour shift of the texture and background mechanisms, each with its own draw
-        (:func:`generators.cgn.palette.palette_interventions`); ``meta`` records it.
-    contrast : float
-        The lowest scale of the mask (:func:`generators.cgn.contrast.contrast_interventions`;
-        1 is none); ``meta`` records it.
-    random_textures : mapping, optional
-        The fraction of counterfactuals whose ``"texture"`` or ``"background"`` value is
-        a random-feature texture
-        (:func:`generators.cgn.random_textures.random_texture_interventions`), applied
-        before the palette and the contrast; ``meta`` records the non-zero ones.
+    nuisances : MechanismNuisances, optional
+        Label-free interventions on the mechanisms (random textures, a palette, a
+        contrast scale), stacked on the abduction's; ``meta`` records those that are
+        not none.
     """
     _images(images, labels)
     if per_image < 1 or chunk < 1:
         raise CausalKitError(f"per_image and chunk must be >= 1, got {per_image}, {chunk}")
     check_options(backgrounds=backgrounds, masks=masks, randomise=randomise)
-    check_palette(palette)
-    check_contrast(contrast)
-    rates = {k: float(v) for k, v in (random_textures or {}).items() if v}
-    check_random_textures(rates)
+    nuisances = nuisances or MechanismNuisances()
     redraw(cgn, randomise)  # unknown mechanism names fail before the encoder runs
     abduction = abduct(cgn, encoder, images, labels, chunk=chunk)
     do = abduction_interventions(cgn, images, abduction, backgrounds=backgrounds, masks=masks,
                                  randomise=randomise, chunk=chunk)
-    do = random_texture_interventions(cgn, rates, do)
-    do = contrast_interventions(cgn, contrast, palette_interventions(cgn, palette, do))
-    meta = {"backgrounds": backgrounds, "masks": masks,
-            **({"palette": palette} if palette != "none" else {}),
-            **({"contrast": contrast} if contrast != 1.0 else {}),
-            **({"random_textures": rates} if rates else {})}
     return abducted_counterfactuals(cgn, abduction, per_image=per_image, randomise=randomise,
-                                    interventions=do, seed=seed, chunk=chunk, progress=progress,
-                                    meta=meta)
+                                    interventions=nuisances.interventions(cgn, do), seed=seed,
+                                    chunk=chunk, progress=progress,
+                                    meta={"backgrounds": backgrounds, "masks": masks,
+                                          **nuisances.meta})
