@@ -1,4 +1,7 @@
-"""Shared helpers of the CGN tests: a small MNIST classifier trained in seconds."""
+"""Shared helpers of the CGN tests: a small MNIST classifier trained in seconds, and
+counterfactuals of a small random CGN with flat mechanism values (the helper behind the
+tests of interventions that transform a node's values: palette, contrast, random
+textures)."""
 
 from __future__ import annotations
 
