@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from causalkit.datasets import build_split
-from causalkit.datasets.texture_sets import TEXTURE_SETS, check_texture_spec, texture_set_folder
+from causalkit.datasets.texture_sets import (
+    TEXTURE_SETS,
+    VALIDATION_SETS,
+    _crop,
+    _photo,
+    check_texture_spec,
+    texture_set_folder,
+)
 from causalkit.datasets.textures import load_texture_folder, procedural_textures
 from causalkit.errors import CausalKitError, DataError
 from robust_training.experiments.cgn_mnist import preset_config
@@ -38,6 +45,23 @@ def test_sets_are_ten_distinct_textures_per_role_from_disjoint_photos(tmp_path):
             diffs = np.abs(flat[:, None] - flat[None]).mean(-1)
             assert (diffs[~np.eye(10, dtype=bool)] > 5).all()
         assert not np.array_equal(banks[0], procedural_textures("stripes"))
+
+
+def test_the_photo_validation_set_shares_no_photo_and_no_pixel():
+    """``photos-val`` uses no photo of a reported set, and its crops of one photo do not
+    overlap, so no pixel is scored twice."""
+    def photos(name):
+        return {p for crops in TEXTURE_SETS[name].values() for p, *_ in crops}
+
+    assert "photos-val" in VALIDATION_SETS
+    for name in set(TEXTURE_SETS) - set(VALIDATION_SETS):
+        assert photos("photos-val").isdisjoint(photos(name))
+    for crops in TEXTURE_SETS["photos-val"].values():
+        image = _photo(crops[0][0])
+        index = np.arange(image.shape[0] * image.shape[1]).reshape(image.shape[:2])
+        seen = np.concatenate([_crop(index, *c[1:]).ravel() for c in crops])
+        assert len(np.unique(seen)) == len(seen)
+        assert len(seen) > 0.5 * index.size  # most of the photo is used
 
 
 def test_one_role_keeps_the_training_textures_of_the_other(tmp_path, training):

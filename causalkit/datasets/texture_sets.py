@@ -17,18 +17,25 @@ with unseen textures:
     Grey-level texture photographs (brick, grass, gravel, ...) from scikit-image:
     texture without colour, objects and backgrounds from disjoint images.
 
+The *validation* sets, on which a change that aims at the texture-OOD gap is chosen, so
+that the two photo sets above stay untouched by every choice and are only reported:
+
+``photos-val``
+    Colour photographs again, from the two sample photos scikit-learn ships
+    (``china.jpg``, ``flower.jpg``), which neither reported set uses: objects from the
+    first, backgrounds from the second, ten crops each from a 3x4 grid of disjoint
+    squares a third of the shorter edge wide.
 ``procedural``
-    The *validation* set: seeded textures drawn by formula (smooth multi-scale noise or
-    warped stripes, each through a random two-colour palette), disjoint from every photo
-    source. A change that aims at the texture-OOD gap is chosen on this set, so that
-    the two photo sets stay untouched by every choice and are only reported.
+    Seeded textures drawn by formula (smooth multi-scale noise or warped stripes, each
+    through a random two-colour palette), disjoint from every photo source.
 
 A spec ``NAME:object`` (``NAME:background``) replaces only the object (background)
 textures and keeps the training ones for the other role, which tells the two effects
 apart. :func:`texture_set_folder` writes a set once under
 ``data_home()/texture_sets/`` and returns the folder for ``textures=``.
 
-No setting of any model is chosen on the photo sets: they are for reporting only.
+No setting of any model is chosen on ``photos`` or ``photos-gray``: they are for
+reporting only.
 """
 
 from __future__ import annotations
@@ -47,6 +54,14 @@ __all__ = ["TEXTURE_SETS", "VALIDATION_SETS", "texture_set_folder", "check_textu
 # (image, top, left, side): a square crop (see _crop), two disjoint ones per photo
 _Crop = tuple[str, float, float, float]
 _A, _B = (0.0, 0.0, 0.5), (1.0, 1.0, 0.5)
+
+
+def _grid(photo: str, n: int = 10) -> list[_Crop]:
+    """The first ``n`` squares, row by row, of a 3x4 grid of disjoint crops a third of the
+    shorter edge wide (a 3:2 landscape photo holds them with room between columns)."""
+    return [(photo, r / 2, c / 3, 1 / 3) for r in range(3) for c in range(4)][:n]
+
+
 TEXTURE_SETS: dict[str, dict[str, list[_Crop]]] = {
     "photos": {
         "object": [(n, *c) for n in ("astronaut", "chelsea", "coffee", "rocket", "retina")
@@ -60,19 +75,22 @@ TEXTURE_SETS: dict[str, dict[str, list[_Crop]]] = {
         "background": [(n, *c) for n in ("camera", "page", "text", "cell", "clock_motion")
                        for c in (_A, _B)],
     },
+    "photos-val": {"object": _grid("china"), "background": _grid("flower")},
 }
 _ROLES = ("object", "background")
-#: sets drawn by formula, for choosing settings (see the module docstring)
-VALIDATION_SETS = ("procedural",)
+_FORMULA = "procedural"  # the set drawn by formula, not cut from photos
+#: the sets for choosing settings on (see the module docstring); the others are reported
+VALIDATION_SETS = ("photos-val", _FORMULA)
+_SKLEARN_PHOTOS = ("china", "flower")
 
 
 def check_texture_spec(spec: str) -> tuple[str, tuple[str, ...]]:
     """``"photos"`` -> ``("photos", ("object", "background"))``; ``"photos:object"`` ->
     ``("photos", ("object",))``. Raises :class:`DataError` for an unknown set or role."""
     name, _, role = spec.partition(":")
-    if name not in TEXTURE_SETS and name not in VALIDATION_SETS:
+    if name not in TEXTURE_SETS and name != _FORMULA:
         raise DataError(f"unknown texture set {name!r}; choose one of "
-                        f"{sorted(TEXTURE_SETS) + list(VALIDATION_SETS)}")
+                        f"{sorted(TEXTURE_SETS) + [_FORMULA]}")
     if role and role not in _ROLES:
         raise DataError(f"unknown texture role {role!r} in {spec!r}; use NAME, "
                         "NAME:object or NAME:background")
@@ -82,6 +100,10 @@ def check_texture_spec(spec: str) -> tuple[str, tuple[str, ...]]:
 def _photo(name: str) -> np.ndarray:
     from PIL import Image
 
+    if name in _SKLEARN_PHOTOS:
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
     if name == "grace_hopper":
         import matplotlib
 
@@ -169,7 +191,7 @@ def texture_set_folder(spec: str, *, training: str | os.PathLike | None = None,
     for role in _ROLES:
         (tmp / role).mkdir(parents=True)
         if role in roles:
-            if name in VALIDATION_SETS:
+            if name == _FORMULA:
                 for k in range(10):
                     Image.fromarray(procedural_texture(role, k)).save(
                         tmp / role / f"{k}_{name}.png")
