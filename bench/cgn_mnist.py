@@ -187,7 +187,8 @@ def main() -> None:
                    help="override a CGNTrainConfig field (repeatable), e.g. recon_pool=2")
     p.add_argument("--texture-ood", dest="texture_ood", nargs="*", default=None,
                    help="texture sets to score beside the OOD split (Wildlife), e.g. "
-                   "photos photos:object photos:background photos-gray")
+                   "photos photos:object photos:background photos-gray, and the validation "
+                   "sets photos-val procedural")
     p.add_argument("--methods", default=None,
                    help="comma-separated subset of the table's methods (default: all)")
     p.add_argument("--summary", action="store_true", help="print mean +- std and exit")
